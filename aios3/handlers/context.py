@@ -1,0 +1,78 @@
+"""What every handler receives: the parsed request, who sent it, and the storage."""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiohttp import web
+from multidict import MultiDict
+
+from aios3.auth import AuthResult, verify_sha256
+from aios3.config import Config
+from aios3.errors import S3Error
+from aios3.routing import Resolved
+from aios3.storage import Storage
+
+_CHUNK = 256 * 1024
+
+
+@dataclass
+class S3Request:
+    """One authenticated S3 request, resolved to its operation."""
+
+    request: web.Request
+    op: Resolved
+    bucket: str
+    key: str
+    query: MultiDict[str]
+    auth: AuthResult
+    storage: Storage
+    config: Config
+
+    @property
+    def principal(self) -> str:
+        return self.auth.access_key
+
+    def header(self, name: str) -> str | None:
+        return self.request.headers.get(name)
+
+    def body(self) -> AsyncIterator[bytes]:
+        """The request body as a stream, checked against the signed payload hash."""
+        return verify_sha256(self.request.content.iter_chunked(_CHUNK), self.auth.content_sha256)
+
+    async def small_body(self, limit: int) -> bytes:
+        """A whole (XML) body of at most ``limit`` bytes; larger ones are refused
+        without being buffered."""
+        declared = self.request.content_length
+        if declared is not None and declared > limit:
+            raise S3Error("MaxMessageLengthExceeded", "Your request was too big.")
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.body():
+            size += len(chunk)
+            if size > limit:
+                raise S3Error("MaxMessageLengthExceeded", "Your request was too big.")
+            parts.append(chunk)
+        return b"".join(parts)
+
+
+def http_date(seconds: float) -> str:
+    """RFC 7231 date, as in Last-Modified."""
+    return email.utils.formatdate(int(seconds), usegmt=True)
+
+
+def parse_http_date(value: str | None) -> float | None:
+    """Seconds since the epoch of an HTTP date; None when absent or unparseable
+    (S3 ignores conditional headers it cannot parse)."""
+    if not value:
+        return None
+    try:
+        parsed: datetime = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.timestamp()

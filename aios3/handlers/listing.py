@@ -1,0 +1,146 @@
+"""ListObjects (v1) and ListObjectsV2: the request's arguments in, the XML page out."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from aiohttp import web
+
+from aios3 import xml
+from aios3.errors import S3Error
+from aios3.handlers.context import S3Request
+from aios3.storage import ListPage, ObjectInfo
+
+_XML = "application/xml"
+_MAX_KEYS = 1000
+
+
+def _max_keys(s3: S3Request) -> int:
+    raw = s3.query.get("max-keys")
+    if raw is None:
+        return _MAX_KEYS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise S3Error(
+            "InvalidArgument",
+            "Provided max-keys not an integer or within integer range",
+            ArgumentName="max-keys",
+            ArgumentValue=raw,
+        )
+    return min(value, _MAX_KEYS)
+
+
+def _url_encoding(s3: S3Request) -> bool:
+    encoding = s3.query.get("encoding-type")
+    if encoding is None:
+        return False
+    if encoding.lower() != "url":
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid Encoding Method specified in Request",
+            ArgumentName="encoding-type",
+            ArgumentValue=encoding,
+        )
+    return True
+
+
+def _contents(info: ObjectInfo, url: bool, with_owner: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "Key": xml.encoded(info.key, url),
+        "LastModified": xml.iso8601(info.last_modified),
+        "ETag": f'"{info.etag}"',
+    }
+    if info.checksums:
+        entry["ChecksumAlgorithm"] = sorted(info.checksums)
+        entry["ChecksumType"] = "FULL_OBJECT"
+    entry["Size"] = str(info.size)
+    if with_owner:
+        entry["Owner"] = xml.owner(info.owner)
+    entry["StorageClass"] = "STANDARD"
+    return entry
+
+
+def _page_body(page: ListPage, url: bool, with_owner: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if page.objects:
+        body["Contents"] = [_contents(info, url, with_owner) for info in page.objects]
+    if page.common_prefixes:
+        body["CommonPrefixes"] = xml.prefixes(page.common_prefixes, url)
+    if url:
+        body["EncodingType"] = "url"
+    return body
+
+
+async def list_objects(s3: S3Request) -> web.StreamResponse:
+    url = _url_encoding(s3)
+    max_keys = _max_keys(s3)
+    prefix = s3.query.get("prefix", "")
+    delimiter = s3.query.get("delimiter", "")
+    marker = s3.query.get("marker", "")
+    page = await s3.storage.list_objects(
+        s3.bucket, prefix=prefix, delimiter=delimiter, start_after=marker, max_keys=max_keys
+    )
+    body: dict[str, Any] = {
+        "Name": s3.bucket,
+        "Prefix": xml.encoded(prefix, url),
+        "Marker": xml.encoded(marker, url),
+    }
+    # NextMarker is only returned with a delimiter; without one, clients resume after
+    # the last key (ListObjects reference).
+    if delimiter and page.is_truncated and page.last is not None:
+        body["NextMarker"] = xml.encoded(page.last, url)
+    body["MaxKeys"] = str(max_keys)
+    if delimiter:
+        body["Delimiter"] = xml.encoded(delimiter, url)
+    body["IsTruncated"] = "true" if page.is_truncated else "false"
+    body.update(_page_body(page, url, with_owner=True))
+    return web.Response(body=xml.render("ListBucketResult", body), content_type=_XML)
+
+
+def _encode_token(last: str) -> str:
+    return base64.urlsafe_b64encode(last.encode("utf-8")).decode("ascii")
+
+
+def _decode_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeError):
+        raise S3Error(
+            "InvalidArgument",
+            "The continuation token provided is incorrect",
+            ArgumentName="continuation-token",
+            ArgumentValue=token,
+        ) from None
+
+
+async def list_objects_v2(s3: S3Request) -> web.StreamResponse:
+    url = _url_encoding(s3)
+    max_keys = _max_keys(s3)
+    prefix = s3.query.get("prefix", "")
+    delimiter = s3.query.get("delimiter", "")
+    token = s3.query.get("continuation-token")
+    start_after = s3.query.get("start-after", "")
+    fetch_owner = (s3.query.get("fetch-owner") or "").lower() == "true"
+    resume = _decode_token(token) if token is not None else start_after
+    page = await s3.storage.list_objects(
+        s3.bucket, prefix=prefix, delimiter=delimiter, start_after=resume, max_keys=max_keys
+    )
+    body: dict[str, Any] = {"Name": s3.bucket, "Prefix": xml.encoded(prefix, url)}
+    if token is not None:
+        body["ContinuationToken"] = token
+    if page.is_truncated and page.last is not None:
+        body["NextContinuationToken"] = _encode_token(page.last)
+    body["KeyCount"] = str(len(page.objects) + len(page.common_prefixes))
+    body["MaxKeys"] = str(max_keys)
+    if delimiter:
+        body["Delimiter"] = xml.encoded(delimiter, url)
+    body["IsTruncated"] = "true" if page.is_truncated else "false"
+    if start_after:
+        body["StartAfter"] = xml.encoded(start_after, url)
+    body.update(_page_body(page, url, with_owner=fetch_owner))
+    return web.Response(body=xml.render("ListBucketResult", body), content_type=_XML)

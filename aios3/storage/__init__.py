@@ -1,0 +1,338 @@
+"""Storage facade: buckets and objects in S3 nouns; the only layer that touches disk.
+
+Layout of a data directory::
+
+    <root>/lock              held (flock) by the one server using the directory
+    <root>/index.sqlite3     the SQLite index, WAL mode
+    <root>/data/ab/cd/<id>   object bodies under opaque ids
+    <root>/tmp/              uploads in progress, swept at start-up
+
+A write streams to a temp file, renames it into place and then commits the index row:
+that commit is the moment the object becomes visible. The body it replaced is removed
+after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from aios3.checksums import encode
+from aios3.errors import S3Error
+from aios3.storage.blobs import BlobStore, ReceivedBody
+from aios3.storage.index import OBJECT_COLUMNS, Index, all_body_ids, object_to_row, row_to_bucket
+from aios3.storage.index import row_to_object as _row_to_object
+from aios3.storage.listing import list_page
+from aios3.storage.models import (
+    BodyChecks,
+    BucketInfo,
+    ListPage,
+    NewObject,
+    ObjectInfo,
+    OpenObject,
+)
+
+__all__ = [
+    "BodyChecks",
+    "BucketInfo",
+    "DataDirectoryLocked",
+    "ListPage",
+    "NewObject",
+    "ObjectInfo",
+    "OpenObject",
+    "Storage",
+]
+
+MAX_OBJECT_SIZE = 5 * 1024**3  # PutObject's limit: 5 GiB
+# How often a reader retries when the body it looked up was replaced before it opened it.
+_OPEN_ATTEMPTS = 5
+
+Precondition = Callable[[ObjectInfo | None], None]
+
+
+class DataDirectoryLocked(Exception):
+    """Another server process already uses this data directory."""
+
+
+class Storage:
+    """Buckets and objects of one data directory."""
+
+    def __init__(self, root: Path, *, bucket_depth: int = 2, fsync: bool = True) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self._lock_fd = _lock_directory(root)
+        try:
+            self.blobs = BlobStore(root, depth=bucket_depth, fsync=fsync)
+            self.index = Index(root / "index.sqlite3", durable=fsync)
+            live = set(self.index.read_now(lambda db: set(all_body_ids(db))))
+            self.blobs.sweep(live)
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+
+    def close(self) -> None:
+        self.index.close()
+        os.close(self._lock_fd)
+
+    # -- buckets -----------------------------------------------------------------
+
+    async def list_buckets(self, owner: str) -> list[BucketInfo]:
+        def query(db: sqlite3.Connection) -> list[BucketInfo]:
+            rows = db.execute(
+                "SELECT name, owner, region, created FROM buckets WHERE owner = ? ORDER BY name",
+                (owner,),
+            )
+            return [row_to_bucket(row) for row in rows]
+
+        return await self.index.read(query)
+
+    async def get_bucket(self, name: str) -> BucketInfo:
+        """The bucket, or NoSuchBucket."""
+        return await self.index.read(lambda db: _bucket(db, name))
+
+    async def create_bucket(self, name: str, owner: str, region: str, *, legacy_ok: bool) -> None:
+        """Create a bucket; ``legacy_ok`` answers a repeat by its owner with success
+        (us-east-1's legacy behaviour) instead of BucketAlreadyOwnedByYou."""
+
+        def create(db: sqlite3.Connection) -> None:
+            row = db.execute("SELECT owner FROM buckets WHERE name = ?", (name,)).fetchone()
+            if row is not None:
+                if row[0] != owner:
+                    raise S3Error("BucketAlreadyExists", BucketName=name)
+                if legacy_ok:
+                    return
+                raise S3Error("BucketAlreadyOwnedByYou", BucketName=name)
+            db.execute(
+                "INSERT INTO buckets (name, owner, region, created) VALUES (?, ?, ?, ?)",
+                (name, owner, region, time.time()),
+            )
+
+        await self.index.write(create)
+
+    async def delete_bucket(self, name: str) -> None:
+        def delete(db: sqlite3.Connection) -> None:
+            _bucket(db, name)
+            if db.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone():
+                raise S3Error("BucketNotEmpty", BucketName=name)
+            db.execute("DELETE FROM buckets WHERE name = ?", (name,))
+
+        await self.index.write(delete)
+
+    # -- objects -----------------------------------------------------------------
+
+    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        """The object's row, or NoSuchBucket / NoSuchKey."""
+        return await self.index.read(lambda db: _object(db, bucket, key))
+
+    async def open_object(self, bucket: str, key: str) -> OpenObject:
+        """Look the object up and open its body in one thread hop. If an overwrite
+        removed the body in between, look again: the reader gets a whole version."""
+        return await self.index.read(lambda db: self._open(db, bucket, key))
+
+    def _open(self, db: sqlite3.Connection, bucket: str, key: str) -> OpenObject:
+        for _ in range(_OPEN_ATTEMPTS):
+            info = _object(db, bucket, key)
+            try:
+                file = open(self.blobs.path_of(info.body_id), "rb")  # noqa: SIM115
+            except FileNotFoundError:
+                continue
+            return OpenObject(info=info, file=file)
+        raise S3Error("InternalError", "The object changed too often while being opened.")
+
+    async def put_object(
+        self,
+        bucket: str,
+        key: str,
+        body: AsyncIterator[bytes],
+        new: NewObject,
+        checks: BodyChecks,
+        *,
+        precondition: Precondition | None = None,
+    ) -> ObjectInfo:
+        """Store a body under ``key``: visible only once it is whole and checked."""
+        await self.get_bucket(bucket)  # fail before receiving a body nobody can keep
+        received = await self.blobs.receive(
+            body, algorithms=checks.checksums.keys(), max_size=MAX_OBJECT_SIZE
+        )
+        try:
+            checksums = _verify(received, checks)
+        except BaseException:
+            await self.blobs.discard(received.temp_path)
+            raise
+        body_id = self.blobs.new_id()
+        info = ObjectInfo(
+            bucket=bucket,
+            key=key,
+            size=received.size,
+            etag=received.md5.hex(),
+            last_modified=time.time(),
+            body_id=body_id,
+            owner=new.owner,
+            content_headers=new.content_headers,
+            metadata=new.metadata,
+            checksums=checksums,
+        )
+        return await _finish(self._commit_new(received.temp_path, info, precondition))
+
+    async def _commit_new(
+        self, temp_path: Path, info: ObjectInfo, precondition: Precondition | None
+    ) -> ObjectInfo:
+        try:
+            await self.blobs.place(temp_path, info.body_id)
+        except BaseException:
+            await self.blobs.discard(temp_path)
+            raise
+        return await self._commit_row(info, precondition)
+
+    async def _commit_row(self, info: ObjectInfo, precondition: Precondition | None) -> ObjectInfo:
+        """Insert or replace the row (the visibility point), then drop the old body."""
+
+        def upsert(db: sqlite3.Connection) -> str | None:
+            _bucket(db, info.bucket)
+            old = _find_object(db, info.bucket, info.key)
+            if precondition is not None:
+                precondition(old)
+            db.execute(
+                f"INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                object_to_row(info),
+            )
+            return old.body_id if old is not None else None
+
+        try:
+            replaced = await self.index.write(upsert)
+        except BaseException:
+            await self.blobs.remove([info.body_id])
+            raise
+        if replaced is not None and replaced != info.body_id:
+            await self.blobs.remove([replaced])
+        return info
+
+    async def copy_object(
+        self,
+        source: ObjectInfo,
+        bucket: str,
+        key: str,
+        new: NewObject | None,
+        *,
+        precondition: Precondition | None = None,
+    ) -> ObjectInfo:
+        """Copy ``source`` (as looked up by the caller) to ``bucket/key``; ``new`` replaces
+        its headers and metadata. The bytes are linked or copied by the kernel."""
+        await self.get_bucket(bucket)
+        body_id = self.blobs.new_id()
+        try:
+            await self.blobs.duplicate(source.body_id, body_id)
+        except FileNotFoundError:
+            # The source was replaced or deleted since the caller looked it up.
+            raise S3Error("NoSuchKey", Key=source.key) from None
+        info = ObjectInfo(
+            bucket=bucket,
+            key=key,
+            size=source.size,
+            etag=source.etag,
+            last_modified=time.time(),
+            body_id=body_id,
+            owner=new.owner if new is not None else source.owner,
+            content_headers=new.content_headers if new is not None else source.content_headers,
+            metadata=new.metadata if new is not None else source.metadata,
+            checksums=source.checksums,
+        )
+        return await _finish(self._commit_row(info, precondition))
+
+    async def delete_object(self, bucket: str, key: str) -> None:
+        """Remove a key; a missing key is not an error (S3 answers 204 either way)."""
+        await self.delete_objects(bucket, [key])
+
+    async def delete_objects(self, bucket: str, keys: Sequence[str]) -> None:
+        def delete(db: sqlite3.Connection) -> list[str]:
+            _bucket(db, bucket)
+            gone: list[str] = []
+            for key in keys:
+                row = db.execute(
+                    "DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING body_id",
+                    (bucket, key.encode("utf-8")),
+                ).fetchone()
+                if row is not None:
+                    gone.append(row[0])
+            return gone
+
+        await self.blobs.remove(await self.index.write(delete))
+
+    async def list_objects(
+        self, bucket: str, *, prefix: str, delimiter: str, start_after: str, max_keys: int
+    ) -> ListPage:
+        def query(db: sqlite3.Connection) -> ListPage:
+            _bucket(db, bucket)
+            return list_page(
+                db,
+                bucket,
+                prefix=prefix,
+                delimiter=delimiter,
+                start_after=start_after,
+                max_keys=max_keys,
+            )
+
+        return await self.index.read(query)
+
+
+async def _finish(commit: Coroutine[Any, Any, ObjectInfo]) -> ObjectInfo:
+    """Let a commit run to its end even if the request is cancelled, so that a body
+    renamed into place always ends up either indexed or removed."""
+    return await asyncio.shield(asyncio.ensure_future(commit))
+
+
+def _verify(received: ReceivedBody, checks: BodyChecks) -> dict[str, str]:
+    """Compare the body's digests with what the client sent; return those to store."""
+    if checks.content_md5 is not None and checks.content_md5 != received.md5:
+        raise S3Error("BadDigest", ExpectedDigest=encode(checks.content_md5))
+    stored: dict[str, str] = {}
+    for algorithm, expected in checks.checksums.items():
+        actual = encode(received.checksums[algorithm])
+        if expected is not None and expected != actual:
+            raise S3Error(
+                "BadDigest",
+                f"The {algorithm} you specified did not match the calculated checksum.",
+            )
+        stored[algorithm] = actual
+    return stored
+
+
+def _bucket(db: sqlite3.Connection, name: str) -> BucketInfo:
+    row = db.execute(
+        "SELECT name, owner, region, created FROM buckets WHERE name = ?", (name,)
+    ).fetchone()
+    if row is None:
+        raise S3Error("NoSuchBucket", BucketName=name)
+    return row_to_bucket(row)
+
+
+def _find_object(db: sqlite3.Connection, bucket: str, key: str) -> ObjectInfo | None:
+    row = db.execute(
+        f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?",
+        (bucket, key.encode("utf-8")),
+    ).fetchone()
+    return _row_to_object(row) if row is not None else None
+
+
+def _object(db: sqlite3.Connection, bucket: str, key: str) -> ObjectInfo:
+    info = _find_object(db, bucket, key)
+    if info is None:
+        _bucket(db, bucket)
+        raise S3Error("NoSuchKey", Key=key)
+    return info
+
+
+def _lock_directory(root: Path) -> int:
+    fd = os.open(root / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DataDirectoryLocked(f"another aios3 server is already using {root}") from None
+    return fd

@@ -1,0 +1,192 @@
+"""Body files: streamed into temp files, renamed into a hashed layout under opaque ids.
+
+A body's path comes only from its random id (``data/ab/cd/<id>`` for depth 2), never
+from a key, so keys cannot climb out of the data directory or hit file-name limits.
+Bodies are immutable once placed: a new version is a new file, so readers holding the
+old file open finish reading it whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiofiles
+
+from aios3.checksums import Hasher, new_hasher
+from aios3.errors import S3Error
+
+# Chunks from the network are gathered into writes of about this size: one thread hop
+# per MiB instead of one per network read.
+_WRITE_SIZE = 1 << 20
+
+
+@dataclass
+class ReceivedBody:
+    """A body written to a temp file, not yet visible; ``discard`` or ``place`` it."""
+
+    temp_path: Path
+    size: int
+    md5: bytes
+    checksums: dict[str, bytes] = field(default_factory=dict)
+
+
+class BlobStore:
+    """Owns ``<root>/data`` and ``<root>/tmp``."""
+
+    def __init__(self, root: Path, *, depth: int, fsync: bool) -> None:
+        self.data_dir = root / "data"
+        self.tmp_dir = root / "tmp"
+        self.depth = depth
+        self.fsync = fsync
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def new_id() -> str:
+        return uuid.uuid4().hex
+
+    def path_of(self, body_id: str) -> Path:
+        """Where a body lives: ``depth`` levels of two hex digits, then the id."""
+        parts = [body_id[2 * i : 2 * i + 2] for i in range(self.depth)]
+        return self.data_dir.joinpath(*parts, body_id)
+
+    # -- writing -----------------------------------------------------------------
+
+    async def receive(
+        self, chunks: AsyncIterator[bytes], *, algorithms: Iterable[str], max_size: int
+    ) -> ReceivedBody:
+        """Stream ``chunks`` into a temp file while hashing; nothing is left on failure."""
+        temp_path = self.tmp_dir / f"{uuid.uuid4().hex}.part"
+        md5 = hashlib.md5()
+        hashers: dict[str, Hasher] = {name: new_hasher(name) for name in algorithms}
+        size = 0
+        try:
+            async with aiofiles.open(temp_path, "wb") as out:
+                pending: list[bytes] = []
+                pending_size = 0
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > max_size:
+                        raise S3Error("EntityTooLarge", MaxSizeAllowed=str(max_size))
+                    md5.update(chunk)
+                    for hasher in hashers.values():
+                        hasher.update(chunk)
+                    pending.append(chunk)
+                    pending_size += len(chunk)
+                    if pending_size >= _WRITE_SIZE:
+                        await out.write(b"".join(pending))
+                        pending, pending_size = [], 0
+                if pending:
+                    await out.write(b"".join(pending))
+                if self.fsync:
+                    await out.flush()
+                    await asyncio.to_thread(os.fsync, out.fileno())
+        except BaseException:
+            await self.discard(temp_path)
+            raise
+        return ReceivedBody(
+            temp_path=temp_path,
+            size=size,
+            md5=md5.digest(),
+            checksums={name: h.digest() for name, h in hashers.items()},
+        )
+
+    async def place(self, temp_path: Path, body_id: str) -> None:
+        """Rename a received body into the layout (durably when fsync is on)."""
+        await asyncio.to_thread(self._place, temp_path, body_id)
+
+    def _place(self, temp_path: Path, body_id: str) -> None:
+        target = self.path_of(body_id)
+        try:
+            os.rename(temp_path, target)
+        except FileNotFoundError:
+            if not temp_path.exists():
+                raise
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(temp_path, target)
+        if self.fsync:
+            _fsync_dir(target.parent)
+
+    async def discard(self, temp_path: Path) -> None:
+        """Remove a temp file that will not become a body."""
+        with contextlib.suppress(FileNotFoundError):
+            await asyncio.to_thread(os.unlink, temp_path)
+
+    async def duplicate(self, body_id: str, new_id: str) -> None:
+        """Give an existing body a second, independent name: a hard link (bodies never
+        change in place), or a kernel-side copy where links are not possible."""
+        await asyncio.to_thread(self._duplicate, body_id, new_id)
+
+    def _duplicate(self, body_id: str, new_id: str) -> None:
+        source, target = self.path_of(body_id), self.path_of(new_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT,):
+                raise
+            temp_path = self.tmp_dir / f"{uuid.uuid4().hex}.part"
+            try:
+                shutil.copyfile(source, temp_path)  # sendfile/copy_file_range in the kernel
+                if self.fsync:
+                    _fsync_file(temp_path)
+                os.rename(temp_path, target)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp_path)
+                raise
+        if self.fsync:
+            _fsync_dir(target.parent)
+
+    async def remove(self, body_ids: Iterable[str]) -> None:
+        """Unlink superseded bodies; open readers keep their file until they close it."""
+        ids = list(body_ids)
+        if ids:
+            await asyncio.to_thread(self._remove, ids)
+
+    def _remove(self, body_ids: list[str]) -> None:
+        for body_id in body_ids:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path_of(body_id))
+
+    # -- start-up ----------------------------------------------------------------
+
+    def sweep(self, live_ids: set[str]) -> int:
+        """Delete temp files and bodies no index row points to; returns how many."""
+        removed = 0
+        for entry in os.scandir(self.tmp_dir):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                os.unlink(entry.path)
+                removed += 1
+        for dirpath, _dirnames, filenames in os.walk(self.data_dir):
+            for name in filenames:
+                if name not in live_ids:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(dirpath, name))
+                        removed += 1
+        return removed
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

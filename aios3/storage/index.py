@@ -1,0 +1,216 @@
+"""The SQLite index: buckets and object rows, with one writer and group commit.
+
+Writes are small functions run by a single writer thread. Every function that arrives
+while a transaction is running joins the next one, so many requests share one commit
+(and one fsync). Each function runs inside its own SAVEPOINT: one that raises is rolled
+back alone and its error goes to its own caller. Reads use per-thread connections; WAL
+lets them run while a write is in progress, and they never see a half-done write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aios3.storage.models import BucketInfo, ObjectInfo
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS buckets (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    region TEXT NOT NULL,
+    created REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS objects (
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified REAL NOT NULL,
+    body_id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    content_headers TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    checksums TEXT NOT NULL,
+    PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+"""
+
+# Keys are stored as UTF-8 BLOBs so that SQLite's memcmp order is S3's byte order.
+_OBJECT_COLUMNS = (
+    "bucket, key, size, etag, last_modified, body_id, owner, content_headers, metadata, checksums"
+)
+
+
+def row_to_object(row: tuple[Any, ...]) -> ObjectInfo:
+    """Turn a row of ``_OBJECT_COLUMNS`` into an ObjectInfo."""
+    return ObjectInfo(
+        bucket=row[0],
+        key=bytes(row[1]).decode("utf-8"),
+        size=row[2],
+        etag=row[3],
+        last_modified=row[4],
+        body_id=row[5],
+        owner=row[6],
+        content_headers=json.loads(row[7]),
+        metadata=json.loads(row[8]),
+        checksums=json.loads(row[9]),
+    )
+
+
+def object_to_row(info: ObjectInfo) -> tuple[Any, ...]:
+    return (
+        info.bucket,
+        info.key.encode("utf-8"),
+        info.size,
+        info.etag,
+        info.last_modified,
+        info.body_id,
+        info.owner,
+        json.dumps(info.content_headers),
+        json.dumps(info.metadata),
+        json.dumps(info.checksums),
+    )
+
+
+def row_to_bucket(row: tuple[Any, ...]) -> BucketInfo:
+    return BucketInfo(name=row[0], owner=row[1], region=row[2], created=row[3])
+
+
+class Index:
+    """Owns the database file; hands out connections to the writer and reader threads."""
+
+    def __init__(self, path: Path, *, durable: bool) -> None:
+        self._path = path
+        # FULL makes each commit durable (fsync of the WAL); NORMAL survives a process
+        # crash but may lose the last commits on power loss, which --no-fsync accepts.
+        self._synchronous = "FULL" if durable else "NORMAL"
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="aios3-index-writer")
+        self._readers = ThreadPoolExecutor(4, thread_name_prefix="aios3-index-reader")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self._synchronous}")
+        db.execute("PRAGMA busy_timeout=10000")
+        with self._connections_lock:
+            self._connections.append(db)
+        return db
+
+    def _thread_connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._connect()
+        return db
+
+    # -- reads -------------------------------------------------------------------
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on a reader thread with that thread's connection."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read, fn)
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return fn(self._thread_connection())
+
+    def read_now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on the calling (non-loop) thread; for start-up and other threads."""
+        return self._read(fn)
+
+    # -- writes ------------------------------------------------------------------
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in the next group-committed transaction; its result once durable."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append((fn, future))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = loop.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                outcomes = await loop.run_in_executor(self._writer, self._commit, batch)
+            except BaseException as exc:  # the whole transaction failed
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+                continue
+            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():  # its caller was cancelled; the write stands
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _commit(
+        self, batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]]
+    ) -> list[tuple[bool, Any]]:
+        db = self._thread_connection()
+        outcomes: list[tuple[bool, Any]] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for fn, _ in batch:
+                db.execute("SAVEPOINT op")
+                try:
+                    outcomes.append((True, fn(db)))
+                except Exception as exc:
+                    db.execute("ROLLBACK TO op")
+                    outcomes.append((False, exc))
+                db.execute("RELEASE op")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return outcomes
+
+    def write_now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in its own transaction on the calling thread (start-up only)."""
+        db = self._thread_connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(db)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return result
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        with self._connections_lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+
+
+def all_body_ids(db: sqlite3.Connection) -> Iterator[str]:
+    """Every body id an index row points to (for the start-up sweep)."""
+    for (body_id,) in db.execute("SELECT body_id FROM objects"):
+        yield body_id
+
+
+OBJECT_COLUMNS = _OBJECT_COLUMNS

@@ -1,0 +1,129 @@
+"""The three views of the route table: service root, bucket, object.
+
+Each view turns the raw request into an ``S3Request``: bucket and key from the raw,
+still-encoded path, the operation from the routing table, the principal from auth;
+then it calls the operation's handler. Operations that routing knows but no handler
+implements answer NotImplemented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, unquote_to_bytes
+
+from aiohttp import web
+from multidict import MultiDict
+
+from aios3.auth import RequestParts, authenticate
+from aios3.errors import S3Error
+from aios3.handlers import buckets, copy, listing, multi_delete, objects
+from aios3.handlers.context import S3Request
+from aios3.keys import CONFIG, STORAGE
+from aios3.routing import Level, Op, resolve
+
+Handler = Callable[[S3Request], Awaitable[web.StreamResponse]]
+
+HANDLERS: dict[Op, Handler] = {
+    Op.ListBuckets: buckets.list_buckets,
+    Op.CreateBucket: buckets.create_bucket,
+    Op.DeleteBucket: buckets.delete_bucket,
+    Op.HeadBucket: buckets.head_bucket,
+    Op.GetBucketLocation: buckets.get_bucket_location,
+    Op.ListObjects: listing.list_objects,
+    Op.ListObjectsV2: listing.list_objects_v2,
+    Op.DeleteObjects: multi_delete.delete_objects,
+    Op.PutObject: objects.put_object,
+    Op.GetObject: objects.get_object,
+    Op.HeadObject: objects.head_object,
+    Op.DeleteObject: objects.delete_object,
+    Op.CopyObject: copy.copy_object,
+}
+
+MAX_KEY_BYTES = 1024
+
+
+def split_path(raw_path: str) -> tuple[str, str]:
+    """Bucket and key of a path-style request, from the raw (encoded) path.
+
+    ``a%2Fb`` and ``a/b`` differ only in encoding and name the same key, as in S3; dot
+    segments and empty segments are part of the key. Invalid UTF-8 is InvalidURI.
+    """
+    path = raw_path.split("?", 1)[0]
+    bucket_part, _, key_part = path[1:].partition("/")
+    try:
+        bucket = unquote_to_bytes(bucket_part).decode("utf-8")
+        key = unquote_to_bytes(key_part).decode("utf-8")
+    except UnicodeDecodeError:
+        raise S3Error("InvalidURI") from None
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise S3Error("KeyTooLongError", Size=str(len(key.encode("utf-8"))), MaxSizeAllowed="1024")
+    return bucket, key
+
+
+class S3View(web.View):
+    """Shared request flow of the three views."""
+
+    async def _dispatch(self) -> web.StreamResponse:
+        request = self.request
+        raw_path, _, raw_query = request.raw_path.partition("?")
+        bucket, key = split_path(raw_path)
+        level = Level.OBJECT if key else Level.BUCKET if bucket else Level.ROOT
+        query: MultiDict[str] = MultiDict(parse_qsl(raw_query, keep_blank_values=True))
+        resolved = resolve(
+            level, request.method, query, copy_source="x-amz-copy-source" in request.headers
+        )
+        if resolved is None:
+            raise S3Error(
+                "MethodNotAllowed", Method=request.method, ResourceType=level.value.upper()
+            )
+        request["aios3.op"] = resolved.name
+        config = request.app[CONFIG]
+        parts = RequestParts(
+            method=request.method,
+            raw_path=raw_path,
+            raw_query=raw_query,
+            headers=tuple(request.headers.items()),
+        )
+        auth = authenticate(parts, config.credentials, datetime.now(UTC))
+        handler = HANDLERS.get(resolved.op)
+        if handler is None:
+            raise S3Error("NotImplemented", f"{resolved.name} is not implemented by aios3 yet.")
+        s3 = S3Request(
+            request=request,
+            op=resolved,
+            bucket=bucket,
+            key=key,
+            query=query,
+            auth=auth,
+            storage=request.app[STORAGE],
+            config=config,
+        )
+        return await handler(s3)
+
+    async def get(self) -> web.StreamResponse:
+        return await self._dispatch()
+
+    async def head(self) -> web.StreamResponse:
+        return await self._dispatch()
+
+    async def put(self) -> web.StreamResponse:
+        return await self._dispatch()
+
+    async def post(self) -> web.StreamResponse:
+        return await self._dispatch()
+
+    async def delete(self) -> web.StreamResponse:
+        return await self._dispatch()
+
+
+class RootView(S3View):
+    """``/``: the service (ListBuckets)."""
+
+
+class BucketView(S3View):
+    """``/{bucket}``: bucket operations and listings."""
+
+
+class ObjectView(S3View):
+    """``/{bucket}/{key}``: object operations."""
