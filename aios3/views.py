@@ -77,7 +77,6 @@ class S3View(web.View):
             raise S3Error(
                 "MethodNotAllowed", Method=request.method, ResourceType=level.value.upper()
             )
-        request["aios3.op"] = resolved.name
         config = request.app[CONFIG]
         parts = RequestParts(
             method=request.method,

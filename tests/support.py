@@ -82,3 +82,6 @@ def run_server(config: Config) -> Iterator[RunningServer]:
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=30)
         loop.close()
+
+
+test_config.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
