@@ -30,6 +30,10 @@ _MAX_LINE = 16 * 1024
 _MAX_HEADERS = 64 * 1024
 
 
+# aiohttp's own refusals, in S3's words.
+_HTTP_ERRORS = {405: "MethodNotAllowed", 413: "EntityTooLarge"}
+
+
 def _request_id() -> str:
     return secrets.token_hex(8).upper()
 
@@ -44,8 +48,8 @@ async def s3_errors(request: web.Request, handler: Handler) -> web.StreamRespons
         response = _error_response(request, error, request_id)
     except web.HTTPException as exc:
         # aiohttp's own refusals (e.g. a body over client_max_size) in S3 form.
-        code = "EntityTooLarge" if exc.status == 413 else "InvalidRequest"
-        response = _error_response(request, S3Error(code, exc.reason), request_id)
+        code = _HTTP_ERRORS.get(exc.status, "InvalidRequest")
+        response = _error_response(request, S3Error(code), request_id)
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception:

@@ -106,15 +106,26 @@ class BlobStore:
 
     def _place(self, temp_path: Path, body_id: str) -> None:
         target = self.path_of(body_id)
-        try:
-            os.rename(temp_path, target)
-        except FileNotFoundError:
-            if not temp_path.exists():
-                raise
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(temp_path, target)
+        self._ensure_parent(target)
+        os.rename(temp_path, target)
         if self.fsync:
             _fsync_dir(target.parent)
+
+    def _ensure_parent(self, target: Path) -> None:
+        """Create the fan-out directories of ``target`` on first use; with fsync on, each
+        new directory's entry is made durable in its parent too."""
+        parent = target.parent
+        if parent.is_dir():
+            return
+        missing: list[Path] = []
+        while not parent.is_dir():
+            missing.append(parent)
+            parent = parent.parent
+        for directory in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                directory.mkdir()
+            if self.fsync:
+                _fsync_dir(directory.parent)
 
     async def discard(self, temp_path: Path) -> None:
         """Remove a temp file that will not become a body."""
@@ -128,7 +139,7 @@ class BlobStore:
 
     def _duplicate(self, body_id: str, new_id: str) -> None:
         source, target = self.path_of(body_id), self.path_of(new_id)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._ensure_parent(target)
         try:
             os.link(source, target)
         except OSError as exc:
