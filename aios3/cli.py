@@ -1,0 +1,443 @@
+"""Command line entry point: options and AIOS3_* variables -> Config -> a running server.
+
+This module owns everything about running aios3 as a process: parsing the command line
+(with environment fallbacks), logging set-up, the start-up banner, the listening socket,
+signal handling and graceful shutdown. The application itself comes from
+`aios3.app.create_app`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import shlex
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from aios3 import __version__
+from aios3.config import Config
+
+log = logging.getLogger("aios3.cli")
+
+PROG = "aios3"
+
+# Seconds a stop waits for running handlers after we stop listening (an upload still
+# trickling in after that is cut off, so a stop never hangs forever), and then again at
+# most for responses still being written.
+SHUTDOWN_TIMEOUT = 30.0
+
+# aiohttp's default backlog of 128 drops SYNs when ~1,000 clients connect at once and
+# they stall for 1-3 s (FIELD-NOTES); the kernel caps this at net.core.somaxconn anyway.
+LISTEN_BACKLOG = 1024
+
+MAX_BUCKET_DEPTH = 4
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+_TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+_FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+# --- value parsers: shared by options and environment variables -------------------------
+
+
+def _port(text: str) -> int:
+    """A TCP port; 0 asks the kernel for a free one."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {value}")
+    return value
+
+
+def _bucket_depth(text: str) -> int:
+    """Levels of hex fan-out for body files; more than 4 buys nothing but inodes."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value <= MAX_BUCKET_DEPTH:
+        raise argparse.ArgumentTypeError(f"must be 0..{MAX_BUCKET_DEPTH}, got {value}")
+    return value
+
+
+def _log_level(text: str) -> str:
+    """A logging level name, accepted in any case."""
+    value = text.strip().upper()
+    if value not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(LOG_LEVELS)}, got {text!r}")
+    return value
+
+
+def _non_empty(text: str) -> str:
+    """Hosts, regions and keys: an empty value is always a mistake."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _flag(text: str) -> bool:
+    """An on/off environment value such as AIOS3_FSYNC=0."""
+    value = text.strip().lower()
+    if value in _TRUE_WORDS:
+        return True
+    if value in _FALSE_WORDS:
+        return False
+    raise argparse.ArgumentTypeError(f"expected one of 1/0/true/false/yes/no/on/off, got {text!r}")
+
+
+# dest -> (environment variable, parser); the single place that ties the two together.
+_ENV_OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "root": ("AIOS3_ROOT", Path),
+    "host": ("AIOS3_HOST", _non_empty),
+    "port": ("AIOS3_PORT", _port),
+    "bucket_depth": ("AIOS3_BUCKET_DEPTH", _bucket_depth),
+    "region": ("AIOS3_REGION", _non_empty),
+    "access_key": ("AIOS3_ACCESS_KEY", _non_empty),
+    "secret_key": ("AIOS3_SECRET_KEY", _non_empty),
+    "fsync": ("AIOS3_FSYNC", _flag),
+    "log_level": ("AIOS3_LOG_LEVEL", _log_level),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser with built-in defaults; environment defaults come later."""
+    base = Config()
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Serve an S3-compatible API from files on local disk.",
+        epilog="Every option can also be set with the environment variable shown; "
+        "the command line wins over the environment.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+
+    def env_help(dest: str, text: str) -> str:
+        return f"{text} [env {_ENV_OPTIONS[dest][0]}]"
+
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=base.root,
+        help=env_help("root", "data directory (created if missing)"),
+    )
+    parser.add_argument(
+        "--host", type=_non_empty, default=base.host, help=env_help("host", "address to bind")
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=base.port,
+        help=env_help("port", "TCP port; 0 picks a free one"),
+    )
+    parser.add_argument(
+        "--bucket-depth",
+        type=_bucket_depth,
+        default=base.bucket_depth,
+        metavar=f"0..{MAX_BUCKET_DEPTH}",
+        help=env_help("bucket_depth", "levels of hex fan-out directories for body files"),
+    )
+    parser.add_argument(
+        "--region",
+        type=_non_empty,
+        default=base.region,
+        help=env_help("region", "the server's region, where new buckets are"),
+    )
+    parser.add_argument(
+        "--access-key",
+        type=_non_empty,
+        default=base.access_key,
+        help=env_help("access_key", "access key id of the single user"),
+    )
+    parser.add_argument(
+        "--secret-key",
+        type=_non_empty,
+        default=base.secret_key,
+        help=env_help("secret_key", "secret access key of the single user"),
+    )
+    parser.add_argument(
+        "--fsync",
+        action=argparse.BooleanOptionalAction,
+        default=base.fsync,
+        help=env_help("fsync", "fsync bodies before an object becomes visible"),
+    )
+    parser.add_argument(
+        "--log-level",
+        type=_log_level,
+        default=base.log_level,
+        metavar="{" + ",".join(LOG_LEVELS) + "}",
+        help=env_help("log_level", "logging threshold; DEBUG also logs every request"),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Turn command line and environment into a Config; bad values exit with status 2.
+
+    Environment values become the parser's defaults, so anything given on the command
+    line overrides them while both go through the same validation.
+    """
+    parser = build_parser()
+    environ = os.environ if env is None else env
+    env_defaults: dict[str, Any] = {}
+    for dest, (name, convert) in _ENV_OPTIONS.items():
+        raw = environ.get(name)
+        if raw is None or raw == "":
+            continue
+        try:
+            env_defaults[dest] = convert(raw)
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"environment variable {name}: {exc}")
+    parser.set_defaults(**env_defaults)
+    args = parser.parse_args(argv)
+    return Config(
+        root=args.root,
+        host=args.host,
+        port=args.port,
+        bucket_depth=args.bucket_depth,
+        region=args.region,
+        access_key=args.access_key,
+        secret_key=args.secret_key,
+        fsync=args.fsync,
+        log_level=args.log_level,
+    )
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr so stdout carries only the banner."""
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def endpoint_url(host: str, port: int) -> str:
+    """The URL a client on this machine should use for a server bound to host:port."""
+    # A wildcard address is where we listen, not where anyone can connect to.
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def format_banner(config: Config, port: int) -> str:
+    """What a person needs to start using the server, ready to copy and paste."""
+    url = endpoint_url(config.host, port)
+    command = (
+        f"AWS_ACCESS_KEY_ID={shlex.quote(config.access_key)} "
+        f"AWS_SECRET_ACCESS_KEY={shlex.quote(config.secret_key)} "
+        f"AWS_DEFAULT_REGION={shlex.quote(config.region)} "
+        f"aws --endpoint-url {url} s3 ls"
+    )
+    return "\n".join(
+        [
+            f"aios3 {__version__} serving {config.root.resolve()}",
+            f"  endpoint:   {url}",
+            f"  region:     {config.region}",
+            f"  access key: {config.access_key}",
+            f"  secret key: {config.secret_key}",
+            f"  try:        {command}",
+            "Press Ctrl-C to stop.",
+        ]
+    )
+
+
+def _fail(message: str) -> int:
+    """Report a failure the user can act on in one line, without a traceback."""
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+class InFlight:
+    """Requests whose handlers are still running, so shutdown can wait for them.
+
+    aiohttp's own graceful shutdown (runner.cleanup) first marks every connection
+    closing, and a closing connection discards the bytes it receives
+    (RequestHandler.data_received returns early). An upload whose body is still
+    arriving would then stall until the shutdown timeout and be cut off. So we stop
+    listening, wait here until the handlers are done, and only then let aiohttp close
+    the connections. The cost is one middleware call per request.
+    """
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.draining = False
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Count the request while its handler runs."""
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        self.idle.clear()
+        try:
+            response = await handler(request)
+        finally:
+            self.tasks.discard(task)
+            if not self.tasks:
+                self.idle.set()
+        if self.draining:
+            # Keep-alive clients should reconnect elsewhere, not queue more work here.
+            response.force_close()
+        return response
+
+    def cancel_all(self) -> int:
+        """Cut off every running handler; how many there were."""
+        for task in self.tasks:
+            task.cancel()
+        return len(self.tasks)
+
+
+async def serve(config: Config) -> int:
+    """Run the server until SIGINT or SIGTERM, then shut down gracefully; exit status."""
+    # Imported here so `--help`, `--version` and bad options answer without loading the
+    # whole application.
+    from aios3.app import create_app
+    from aios3.storage import DataDirectoryLocked
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    hurry = asyncio.Event()
+    in_flight = InFlight()
+
+    def on_signal(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if not stop.is_set():
+            log.info(
+                "%s received, finishing in-flight requests (send it again to cut them off)", name
+            )
+            stop.set()
+        elif not hurry.is_set():
+            log.warning(
+                "second %s: cutting off %d in-flight request(s)", name, in_flight.cancel_all()
+            )
+            hurry.set()
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        app = create_app(config)
+        # Outermost, so the count covers every other middleware too.
+        app.middlewares.insert(0, in_flight.middleware)
+        # Access logs only at DEBUG: formatting a line per request costs real throughput
+        # on the hot path, and at INFO nobody asked for it. access_log=None turns the
+        # logger off inside aiohttp instead of filtering lines after they are built.
+        access_log = logging.getLogger("aiohttp.access") if config.log_level == "DEBUG" else None
+        runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            access_log=access_log,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+        )
+        try:
+            await runner.setup()
+        except DataDirectoryLocked:
+            # Runs the cleanup contexts that did start, so nothing is left half-open.
+            await runner.cleanup()
+            return _fail(f"another aios3 server is already using {config.root.resolve()}")
+        except BaseException:
+            await runner.cleanup()
+            raise
+        try:
+            site = web.TCPSite(
+                runner,
+                config.host,
+                config.port,
+                backlog=LISTEN_BACKLOG,
+                reuse_address=True,
+            )
+            try:
+                await site.start()
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                return _fail(f"cannot listen on {config.host}:{config.port}: {reason}")
+            # With --port 0 only the socket knows which port we got.
+            port = int(runner.addresses[0][1])
+            print(format_banner(config, port), flush=True)
+            await stop.wait()
+            await site.stop()  # no new connections from here on
+            in_flight.draining = True
+            finished = await _drain(in_flight, hurry)
+        finally:
+            # Closes idle connections and waits (up to SHUTDOWN_TIMEOUT) for responses
+            # still being written, then runs the app's cleanup (storage closes here).
+            await runner.cleanup()
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+    if not finished:
+        return _fail("stopped without waiting for in-flight requests")
+    log.info("stopped")
+    return 0
+
+
+async def _drain(in_flight: InFlight, hurry: asyncio.Event) -> bool:
+    """Wait up to SHUTDOWN_TIMEOUT for running handlers, or until told to hurry.
+
+    True when every handler finished on its own.
+    """
+    # Requests whose headers arrived just before we stopped listening get to start.
+    await asyncio.sleep(0)
+    idle = asyncio.create_task(in_flight.idle.wait())
+    hurried = asyncio.create_task(hurry.wait())
+    try:
+        await asyncio.wait(
+            {idle, hurried}, timeout=SHUTDOWN_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        idle.cancel()
+        hurried.cancel()
+    if hurry.is_set():
+        return False
+    if in_flight.tasks:
+        log.warning(
+            "%d request(s) still running after %.0f s; cutting them off",
+            in_flight.cancel_all(),
+            SHUTDOWN_TIMEOUT,
+        )
+        return False
+    return True
+
+
+def _new_runner() -> asyncio.Runner:
+    """An asyncio runner on uvloop when it is installed, the default loop otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.Runner()
+    return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+
+
+def run(config: Config) -> int:
+    """Serve config in a fresh event loop; the process exit status."""
+    with _new_runner() as runner:
+        return runner.run(serve(config))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m aios3` and the `aios3` script."""
+    config = parse_config(argv)
+    configure_logging(config.log_level)
+    return run(config)
