@@ -85,7 +85,13 @@ def create_app(config: Config) -> web.Application:
     app = web.Application(
         middlewares=[s3_errors],
         client_max_size=6 * 1024**3,
-        handler_args={"max_line_size": _MAX_LINE, "max_field_size": _MAX_HEADERS},
+        handler_args={
+            "max_line_size": _MAX_LINE,
+            "max_field_size": _MAX_HEADERS,
+            # Bodies are stored byte for byte: Content-Encoding describes the object, it
+            # is not an instruction to inflate it on arrival.
+            "auto_decompress": False,
+        },
     )
     app[CONFIG] = config
     app.cleanup_ctx.append(_storage_context)
