@@ -38,31 +38,36 @@ def _request_id() -> str:
     return secrets.token_hex(8).upper()
 
 
+REQUEST_ID = web.RequestKey("request_id", str)
+
+
 @web.middleware
 async def s3_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give every response a request id; turn errors into S3 XML documents."""
-    request_id = _request_id()
+    """Turn errors into S3 XML documents."""
+    request[REQUEST_ID] = _request_id()
     try:
-        response = await handler(request)
+        return await handler(request)
     except S3Error as error:
-        response = _error_response(request, error, request_id)
+        return _error_response(request, error)
     except web.HTTPException as exc:
         # aiohttp's own refusals (e.g. a body over client_max_size) in S3 form.
-        code = _HTTP_ERRORS.get(exc.status, "InvalidRequest")
-        response = _error_response(request, S3Error(code), request_id)
+        return _error_response(request, S3Error(_HTTP_ERRORS.get(exc.status, "InvalidRequest")))
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
-        response = _error_response(request, S3Error("InternalError"), request_id)
-    if not response.prepared:
-        response.headers["x-amz-request-id"] = request_id
-        response.headers["x-amz-id-2"] = request_id
-        response.headers["Server"] = "aios3"
-    return response
+        return _error_response(request, S3Error("InternalError"))
 
 
-def _error_response(request: web.Request, error: S3Error, request_id: str) -> web.Response:
+async def _common_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every response, streamed ones included, names its request id."""
+    request_id = request.get(REQUEST_ID) or _request_id()
+    response.headers["x-amz-request-id"] = request_id
+    response.headers["x-amz-id-2"] = request_id
+    response.headers["Server"] = "aios3"
+
+
+def _error_response(request: web.Request, error: S3Error) -> web.Response:
     headers = dict(error.headers)
     if error.status == 304 or request.method == "HEAD":
         # HEAD answers and 304s carry no body (S3 sends the status alone).
@@ -72,7 +77,7 @@ def _error_response(request: web.Request, error: S3Error, request_id: str) -> we
         error.code,
         error.message,
         resource=resource,
-        request_id=request_id,
+        request_id=request[REQUEST_ID],
         detail=error.detail,
     )
     return web.Response(
@@ -94,10 +99,11 @@ def create_app(config: Config) -> web.Application:
         },
     )
     app[CONFIG] = config
+    app.on_response_prepare.append(_common_headers)
     app.cleanup_ctx.append(_storage_context)
     app.router.add_view("/", RootView)
     app.router.add_view("/{bucket}", BucketView)
-    app.router.add_view("/{bucket}/{key:.*}", ObjectView)
+    app.router.add_view("/{bucket}/{key:[\\s\\S]*}", ObjectView)  # keys may hold newlines
     return app
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
 from aiohttp import web
 from multidict import MultiDict
 
 from aios3.auth import RequestParts, authenticate
+from aios3.auth.request import parse_query
 from aios3.errors import S3Error
 from aios3.handlers import buckets, copy, listing, multi_delete, objects
 from aios3.handlers.context import S3Request
@@ -61,6 +62,17 @@ def split_path(raw_path: str) -> tuple[str, str]:
     return bucket, key
 
 
+def parse_arguments(raw_query: str) -> MultiDict[str]:
+    """Query parameters, percent-decoded as SigV4 does (``+`` stays a plus, so what is
+    verified is what is used); invalid UTF-8 is InvalidURI."""
+    try:
+        return MultiDict(
+            (name.decode("utf-8"), value.decode("utf-8")) for name, value in parse_query(raw_query)
+        )
+    except UnicodeDecodeError:
+        raise S3Error("InvalidURI") from None
+
+
 class S3View(web.View):
     """Shared request flow of the three views."""
 
@@ -69,7 +81,7 @@ class S3View(web.View):
         raw_path, _, raw_query = request.raw_path.partition("?")
         bucket, key = split_path(raw_path)
         level = Level.OBJECT if key else Level.BUCKET if bucket else Level.ROOT
-        query: MultiDict[str] = MultiDict(parse_qsl(raw_query, keep_blank_values=True))
+        query = parse_arguments(raw_query)
         resolved = resolve(
             level, request.method, query, copy_source="x-amz-copy-source" in request.headers
         )

@@ -8,6 +8,7 @@ syntax error to MalformedXML.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -40,7 +41,18 @@ def render(root: str, body: Mapping[str, Any], *, namespace: bool = True) -> byt
         content["@xmlns"] = NAMESPACE
     content.update(body)
     text: str = xmltodict.unparse({root: content}, full_document=True, encoding="utf-8")
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(_char_reference, text)
     return text.encode("utf-8")
+
+
+# Control characters (keys may hold any) written as character references, so that a
+# carriage return survives parsing and no raw control byte breaks the document.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")
+
+
+def _char_reference(match: re.Match[str]) -> str:
+    return f"&#x{ord(match.group()):X};"
 
 
 def render_error(
