@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
+from typing import Any
 
 from aiohttp import web
 
@@ -18,6 +21,7 @@ _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 _REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+-\d+|EU")
 
 _XML = "application/xml"
+_MAX_BUCKETS = 10_000
 
 
 def check_bucket_name(name: str) -> None:
@@ -44,26 +48,71 @@ def _is_ip_address(name: str) -> bool:
 
 
 async def list_buckets(s3: S3Request) -> web.StreamResponse:
-    buckets = await s3.storage.list_buckets(s3.principal)
-    body = xml.render(
-        "ListAllMyBucketsResult",
-        {
-            "Owner": xml.owner(s3.principal),
-            "Buckets": {
-                "Bucket": [
-                    {
-                        "Name": bucket.name,
-                        "CreationDate": xml.iso8601(bucket.created),
-                        "BucketRegion": bucket.region,
-                    }
-                    for bucket in buckets
-                ]
-            }
-            if buckets
-            else None,
-        },
+    """ListBuckets, with its optional prefix, bucket-region, max-buckets and
+    continuation-token (the token is the last name of the previous page, encoded)."""
+    prefix = s3.query.get("prefix", "")
+    region = s3.query.get("bucket-region")
+    token = s3.query.get("continuation-token")
+    limit = _max_buckets(s3.query.get("max-buckets"))
+    after = _decode_token(token) if token else ""
+    buckets = [
+        bucket
+        for bucket in await s3.storage.list_buckets(s3.principal)
+        if bucket.name.startswith(prefix)
+        and bucket.name > after
+        and (region is None or bucket.region == region)
+    ]
+    page = buckets[:limit]
+    body: dict[str, Any] = {
+        "Owner": xml.owner(s3.principal),
+        "Buckets": {
+            "Bucket": [
+                {
+                    "Name": bucket.name,
+                    "CreationDate": xml.iso8601(bucket.created),
+                    "BucketRegion": bucket.region,
+                }
+                for bucket in page
+            ]
+        }
+        if page
+        else None,
+    }
+    if len(buckets) > limit:
+        body["ContinuationToken"] = _encode_token(page[-1].name)
+    if "prefix" in s3.query:
+        body["Prefix"] = prefix
+    return web.Response(body=xml.render("ListAllMyBucketsResult", body), content_type=_XML)
+
+
+def _max_buckets(raw: str | None) -> int:
+    """max-buckets is 1..10000; without it the page is 10,000 buckets (ListBuckets)."""
+    if raw is None:
+        return _MAX_BUCKETS
+    if raw.isascii() and raw.isdigit() and len(raw) <= 5 and 1 <= int(raw) <= _MAX_BUCKETS:
+        return int(raw)
+    raise S3Error(
+        "InvalidArgument",
+        "Argument max-buckets must be an integer between 1 and 10000",
+        ArgumentName="max-buckets",
+        ArgumentValue=raw,
     )
-    return web.Response(body=body, content_type=_XML)
+
+
+def _encode_token(name: str) -> str:
+    return base64.urlsafe_b64encode(name.encode("utf-8")).decode("ascii")
+
+
+def _decode_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeError):
+        raise S3Error(
+            "InvalidArgument",
+            "The continuation token provided is incorrect",
+            ArgumentName="continuation-token",
+            ArgumentValue=token,
+        ) from None
 
 
 async def create_bucket(s3: S3Request) -> web.StreamResponse:

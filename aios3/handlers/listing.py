@@ -15,17 +15,18 @@ from aios3.storage import ListPage, ObjectInfo
 
 _XML = "application/xml"
 _MAX_KEYS = 1000
+_INT_MAX = 2**31 - 1
 
 
 def _max_keys(s3: S3Request) -> int:
     raw = s3.query.get("max-keys")
     if raw is None:
         return _MAX_KEYS
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
+    # Plain decimal digits within a signed 32-bit int: int() alone would also take
+    # " 5", "+5" and "1_000", which S3 refuses.
+    digits = raw.isascii() and raw.isdigit() and len(raw) <= 10
+    value = int(raw) if digits else -1
+    if not 0 <= value <= _INT_MAX:
         raise S3Error(
             "InvalidArgument",
             "Provided max-keys not an integer or within integer range",

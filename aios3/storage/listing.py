@@ -9,12 +9,10 @@ bucket holds a hundred keys or a million.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from contextlib import closing
 
 from aios3.storage.index import OBJECT_COLUMNS, row_to_object
 from aios3.storage.models import ListPage, ObjectInfo
-
-_BATCH = 256
 
 
 def successor(prefix: bytes) -> bytes | None:
@@ -60,29 +58,30 @@ def list_page(
     if max_keys <= 0:
         return ListPage(objects, prefixes, False, None)
     while True:
-        rows = _scan(db, bucket, lower, inclusive, upper, _BATCH)
-        if not rows:
-            return ListPage(objects, prefixes, False, last)
+        # One range scan per run of plain keys; a common prefix ends the scan and the
+        # next one seeks past it. The cursor steps lazily, so stopping early costs
+        # nothing for the rows never read.
         seek: bytes | None = None
-        for row in rows:
-            key = bytes(row[1])
-            rolled = _rolled_prefix(key, raw_prefix, raw_delim)
-            if len(objects) + len(prefixes) == max_keys:
-                return ListPage(objects, prefixes, True, last)
-            if rolled is None:
-                info = row_to_object(row)
-                objects.append(info)
-                last = info.key
-                lower, inclusive = key, False
-                continue
-            last = rolled.decode("utf-8")
-            prefixes.append(last)
-            seek = successor(rolled)
-            break
-        if seek is not None:
-            lower, inclusive = seek, True
-        elif len(rows) < _BATCH:
+        with closing(_scan(db, bucket, lower, inclusive, upper)) as rows:
+            for row in rows:
+                if len(objects) + len(prefixes) == max_keys:
+                    return ListPage(objects, prefixes, True, last)
+                key = bytes(row[1])
+                rolled = _rolled_prefix(key, raw_prefix, raw_delim)
+                if rolled is None:
+                    info = row_to_object(row)
+                    objects.append(info)
+                    last = info.key
+                    continue
+                last = rolled.decode("utf-8")
+                prefixes.append(last)
+                seek = successor(rolled)
+                if seek is None:  # nothing sorts after this prefix
+                    return ListPage(objects, prefixes, False, last)
+                break
+        if seek is None:
             return ListPage(objects, prefixes, False, last)
+        lower, inclusive = seek, True
 
 
 def _rolled_prefix(key: bytes, prefix: bytes, delimiter: bytes) -> bytes | None:
@@ -96,19 +95,14 @@ def _rolled_prefix(key: bytes, prefix: bytes, delimiter: bytes) -> bytes | None:
 
 
 def _scan(
-    db: sqlite3.Connection,
-    bucket: str,
-    lower: bytes,
-    inclusive: bool,
-    upper: bytes | None,
-    limit: int,
-) -> list[tuple[Any, ...]]:
+    db: sqlite3.Connection, bucket: str, lower: bytes, inclusive: bool, upper: bytes | None
+) -> sqlite3.Cursor:
+    """Rows of ``bucket`` from ``lower`` up to (not including) ``upper``, in key order."""
     op = ">=" if inclusive else ">"
     sql = f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key {op} ?"
     params: list[object] = [bucket, lower]
     if upper is not None:
         sql += " AND key < ?"
         params.append(upper)
-    sql += " ORDER BY key LIMIT ?"
-    params.append(limit)
-    return db.execute(sql, params).fetchall()
+    sql += " ORDER BY key"
+    return db.execute(sql, params)
