@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import BinaryIO
 
 from aiohttp import web
 
 from aios3.errors import S3Error
-from aios3.handlers.conditions import ByteRange, check_conditions, parse_range
+from aios3.handlers.conditions import ByteRange, check_conditions, etag_matches, parse_range
 from aios3.handlers.context import S3Request
 from aios3.handlers.headers import body_checks, checksum_headers, new_object, object_headers
 from aios3.storage import ObjectInfo
@@ -35,11 +35,42 @@ async def put_object(s3: S3Request) -> web.StreamResponse:
     checks = body_checks(s3.request.headers)
     if length > 5 * 1024**3:
         raise S3Error("EntityTooLarge", ProposedSize=str(length), MaxSizeAllowed=str(5 * 1024**3))
-    info = await s3.storage.put_object(s3.bucket, s3.key, _exactly(s3, length), new, checks)
+    info = await s3.storage.put_object(
+        s3.bucket,
+        s3.key,
+        _exactly(s3, length),
+        new,
+        checks,
+        precondition=_write_condition(s3),
+    )
     headers = {"ETag": f'"{info.etag}"', **checksum_headers(info.checksums)}
     if info.checksums:
         headers["x-amz-checksum-type"] = "FULL_OBJECT"
     return web.Response(headers=headers)
+
+
+def _write_condition(s3: S3Request) -> Callable[[ObjectInfo | None], None] | None:
+    """Conditional writes (PutObject reference, If-Match / If-None-Match): checked by
+    storage against the current version inside the commit, so two racing writers
+    cannot both pass an If-None-Match: *."""
+    if_match = s3.header("If-Match")
+    if_none_match = s3.header("If-None-Match")
+    if if_match is None and if_none_match is None:
+        return None
+    if if_none_match is not None and if_none_match.strip() != "*":
+        # S3 only supports ``*`` here.
+        raise S3Error("NotImplemented", Header="If-None-Match")
+
+    def check(current: ObjectInfo | None) -> None:
+        if if_none_match is not None and current is not None:
+            raise S3Error("PreconditionFailed", Condition="If-None-Match")
+        if if_match is not None:
+            if current is None:
+                raise S3Error("NoSuchKey", Key=s3.key)
+            if not etag_matches(if_match, current.etag):
+                raise S3Error("PreconditionFailed", Condition="If-Match")
+
+    return check
 
 
 async def _exactly(s3: S3Request, length: int) -> AsyncIterator[bytes]:

@@ -24,22 +24,6 @@ from tests.support import RunningServer
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 
-class _Signer(S3SigV4Auth):
-    """botocore's S3 signer, but with a payload hash of our choosing when given
-    (botocore itself always replaces X-Amz-Content-SHA256 with its own)."""
-
-    def __init__(
-        self, credentials: Credentials, service: str, region: str, payload_hash: str | None
-    ) -> None:
-        super().__init__(credentials, service, region)
-        self._payload_hash = payload_hash
-
-    def payload(self, request: AWSRequest) -> str:
-        if self._payload_hash is not None:
-            return self._payload_hash
-        return str(super().payload(request))
-
-
 class RawResponse(NamedTuple):
     """Status, headers (case-insensitive lookups) and the whole body."""
 
@@ -68,7 +52,11 @@ def signed_request(
     request.headers["Host"] = _netloc(server)
     payload_hash = request.headers.get("X-Amz-Content-SHA256")
     credentials = Credentials(config.access_key, config.secret_key)
-    _Signer(credentials, "s3", config.region, payload_hash).add_auth(request)
+    signer = S3SigV4Auth(credentials, "s3", config.region)
+    if payload_hash is not None:
+        # botocore always replaces X-Amz-Content-SHA256 with its own hash of the body.
+        signer.payload = lambda _request: payload_hash
+    signer.add_auth(request)
     return _send(server, method, path_and_query, list(request.headers.items()), body)
 
 
