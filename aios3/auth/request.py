@@ -18,6 +18,20 @@ HeaderMap = dict[str, list[str]]
 
 
 @dataclass(frozen=True, slots=True)
+class AuthResult:
+    """Who signed the request, how, and which body hash the signature vouches for."""
+
+    access_key: str
+    signing: str
+    """``"sigv4-header"``, ``"sigv4-query"``, ``"sigv2-header"`` or ``"sigv2-query"``."""
+    content_sha256: str | None
+    """Lowercase hex SHA-256 the body must have, or None when the payload is unsigned.
+
+    Always None for SigV2, which does not sign the body.
+    """
+
+
+@dataclass(frozen=True, slots=True)
 class RequestParts:
     """What signature verification needs from an HTTP request, free of any web framework."""
 

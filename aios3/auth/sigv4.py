@@ -1,7 +1,8 @@
 """SigV4 verification of S3 requests, in both the Authorization-header and presigned-URL forms.
 
-Given the framework-free ``RequestParts`` and the known credentials, ``authenticate``
-either names the caller (``AuthResult``) or raises the ``S3Error`` AWS would answer with.
+Given the framework-free ``RequestParts`` and the known credentials, each form either
+names the caller (``AuthResult``) or raises the ``S3Error`` AWS would answer with;
+``auth.dispatch`` decides which form (or SigV2) a request uses.
 It does not read the body: it only says which SHA-256 the body must have, and
 ``auth.payload`` checks that as the bytes stream in.
 
@@ -20,11 +21,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from aios3.auth.request import (
+    AuthResult,
     HeaderMap,
     Pairs,
     RequestParts,
@@ -32,8 +33,6 @@ from aios3.auth.request import (
     canonical_query,
     encoded_path,
     first_header,
-    header_map,
-    parse_query,
     utf8,
 )
 from aios3.errors import S3Error
@@ -57,92 +56,6 @@ _QUERY_REQUIRED = (
     "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, "
     "X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters."
 )
-# Query parameters that decide which auth mechanism a request uses.
-_AUTH_PARAMS = frozenset(
-    {
-        b"X-Amz-Algorithm",
-        b"X-Amz-Credential",
-        b"X-Amz-Date",
-        b"X-Amz-Expires",
-        b"X-Amz-SignedHeaders",
-        b"X-Amz-Signature",
-        b"AWSAccessKeyId",
-        b"Signature",
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class AuthResult:
-    """Who signed the request, how, and which body hash the signature vouches for."""
-
-    access_key: str
-    signing: str
-    """``"sigv4-header"`` or ``"sigv4-query"``."""
-    content_sha256: str | None
-    """Lowercase hex SHA-256 the body must have, or None when the payload is unsigned."""
-
-
-def is_anonymous(req: RequestParts) -> bool:
-    """True when the request carries no credentials at all, so the caller may allow it anonymously."""
-    if any(name.lower() == "authorization" for name, _ in req.headers):
-        return False
-    params = _auth_params(parse_query(req.raw_query)) if req.raw_query else {}
-    return not (_is_presigned(params) or _is_sigv2_presigned(params))
-
-
-def authenticate(req: RequestParts, credentials: Mapping[str, str], now: datetime) -> AuthResult:
-    """Verify the request's SigV4 signature; raise the S3Error AWS would answer with otherwise.
-
-    ``credentials`` maps access key to secret key; ``now`` is timezone-aware UTC.
-    """
-    try:
-        return _authenticate(req, credentials, now)
-    except UnicodeEncodeError:
-        # Only text that never came off the wire (lone surrogates) gets here.
-        raise S3Error(
-            "InvalidRequest", "The request contains characters that are not valid UTF-8"
-        ) from None
-
-
-def _authenticate(req: RequestParts, credentials: Mapping[str, str], now: datetime) -> AuthResult:
-    """Pick the auth mechanism the request uses and verify it."""
-    headers = header_map(req.headers)
-    pairs = parse_query(req.raw_query) if req.raw_query else []
-    params = _auth_params(pairs)
-    authorization = headers.get("authorization")
-    if authorization is not None:
-        if _is_presigned(params):
-            raise S3Error(
-                "InvalidRequest",
-                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
-                "Signature query string parameter or the Authorization header should be specified",
-            )
-        return _verify_header(req, headers, pairs, authorization[0], credentials, now)
-    if _is_presigned(params):
-        return _verify_query(req, headers, pairs, params, credentials, now)
-    if _is_sigv2_presigned(params):
-        raise S3Error("NotImplemented", "Signature Version 2 is not supported yet")
-    raise S3Error("AccessDenied")
-
-
-def _auth_params(pairs: Pairs) -> dict[str, str]:
-    """The query parameters that carry authentication, first occurrence of each."""
-    params: dict[str, str] = {}
-    for name, value in pairs:
-        if name in _AUTH_PARAMS:
-            params.setdefault(name.decode(), value.decode("utf-8", "replace"))
-    return params
-
-
-def _is_presigned(params: dict[str, str]) -> bool:
-    return (
-        "X-Amz-Algorithm" in params or "X-Amz-Credential" in params or "X-Amz-Signature" in params
-    )
-
-
-def _is_sigv2_presigned(params: dict[str, str]) -> bool:
-    return "Signature" in params and "AWSAccessKeyId" in params
 
 
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
@@ -167,7 +80,7 @@ _KEY_CACHE_MAX = 256
 # --- the two auth forms -------------------------------------------------------------
 
 
-def _verify_header(
+def verify_header(
     req: RequestParts,
     headers: HeaderMap,
     pairs: Pairs,
@@ -222,7 +135,7 @@ def _verify_header(
     return AuthResult(access_key, "sigv4-header", content_sha256)
 
 
-def _verify_query(
+def verify_query(
     req: RequestParts,
     headers: HeaderMap,
     pairs: Pairs,
@@ -429,8 +342,6 @@ def _parse_authorization(value: str) -> tuple[str, str, str]:
     """Split ``AWS4-HMAC-SHA256 Credential=.., SignedHeaders=.., Signature=..`` into its parts."""
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
-        if algorithm == "AWS":
-            raise S3Error("NotImplemented", "Signature Version 2 is not supported yet")
         if algorithm == _SIGV4A:
             raise S3Error("NotImplemented", "Signature Version 4A is not supported")
         # What S3 answers for an Authorization scheme it does not know at all.
