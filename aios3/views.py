@@ -19,7 +19,7 @@ from aios3.auth import RequestParts, authenticate
 from aios3.auth.request import parse_query
 from aios3.errors import S3Error
 from aios3.handlers import buckets, copy, listing, multi_delete, objects
-from aios3.handlers.context import S3Request
+from aios3.handlers.context import S3Request, effective_headers
 from aios3.keys import CONFIG, STORAGE
 from aios3.routing import Level, Op, resolve
 
@@ -109,6 +109,7 @@ class S3View(web.View):
             auth=auth,
             storage=request.app[STORAGE],
             config=config,
+            headers=effective_headers(request.headers, query),
         )
         return await handler(s3)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import web
-from multidict import MultiDict
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
 from aios3.auth import AuthResult, verify_sha256
 from aios3.config import Config
@@ -32,12 +32,14 @@ class S3Request:
     storage: Storage
     config: Config
 
+    headers: CIMultiDictProxy[str]
+
     @property
     def principal(self) -> str:
         return self.auth.access_key
 
     def header(self, name: str) -> str | None:
-        return self.request.headers.get(name)
+        return self.headers.get(name)
 
     def body(self) -> AsyncIterator[bytes]:
         """The request body as a stream, checked against the signed payload hash."""
@@ -57,6 +59,39 @@ class S3Request:
                 raise S3Error("MaxMessageLengthExceeded", "Your request was too big.")
             parts.append(chunk)
         return b"".join(parts)
+
+
+# Query parameters of a presigned URL that carry its signature, not request headers.
+_SIGNING_PARAMETERS = frozenset(
+    {
+        "x-amz-algorithm",
+        "x-amz-credential",
+        "x-amz-date",
+        "x-amz-expires",
+        "x-amz-signedheaders",
+        "x-amz-signature",
+    }
+)
+
+
+def effective_headers(
+    headers: CIMultiDictProxy[str], query: MultiDict[str]
+) -> CIMultiDictProxy[str]:
+    """The request's headers plus the ``x-amz-*`` ones a presigned URL carries in its
+    query (SDKs move metadata, checksums and the like there when presigning, and S3
+    applies them as if they were headers)."""
+    extra = [
+        (name, value)
+        for name, value in query.items()
+        if name.lower().startswith("x-amz-") and name.lower() not in _SIGNING_PARAMETERS
+    ]
+    if not extra:
+        return headers
+    merged = CIMultiDict(headers)
+    for name, value in extra:
+        if name not in merged:
+            merged.add(name, value)
+    return CIMultiDictProxy(merged)
 
 
 def http_date(seconds: float) -> str:

@@ -53,7 +53,7 @@ async def copy_object(s3: S3Request) -> web.StreamResponse:
         raise S3Error("InvalidRequest", _SELF_COPY)
     source = await s3.storage.head_object(source_bucket, source_key)
     check_conditions(source, s3.header, prefix="x-amz-copy-source-")
-    new = new_object(s3.request.headers, s3.principal) if directive == "REPLACE" else None
+    new = new_object(s3.headers, s3.principal) if directive == "REPLACE" else None
     info = await s3.storage.copy_object(source, s3.bucket, s3.key, new)
     body = xml.render(
         "CopyObjectResult",

@@ -53,7 +53,7 @@ async def delete_objects(s3: S3Request) -> web.StreamResponse:
 
 
 def _check_digests(s3: S3Request, body: bytes) -> None:
-    checks = body_checks(s3.request.headers)
+    checks = body_checks(s3.headers)
     if checks.content_md5 is not None and checks.content_md5 != hashlib.md5(body).digest():
         raise S3Error("BadDigest")
     for algorithm, expected in checks.checksums.items():

@@ -31,8 +31,8 @@ async def put_object(s3: S3Request) -> web.StreamResponse:
     length = s3.request.content_length
     if length is None:
         raise S3Error("MissingContentLength")
-    new = new_object(s3.request.headers, s3.principal)
-    checks = body_checks(s3.request.headers)
+    new = new_object(s3.headers, s3.principal)
+    checks = body_checks(s3.headers)
     if length > 5 * 1024**3:
         raise S3Error("EntityTooLarge", ProposedSize=str(length), MaxSizeAllowed=str(5 * 1024**3))
     info = await s3.storage.put_object(

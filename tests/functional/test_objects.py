@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import socket
 import time
+import urllib.request
 import zlib
 from datetime import UTC, datetime
 from typing import Any
@@ -695,3 +696,20 @@ async def test_delete_object_aiobotocore(aio_s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as caught:
         await aio_s3.get_object(Bucket=bucket, Key="gone")
     assert error_of(caught) == (404, "NoSuchKey")
+
+
+def test_put_object_presigned_url_applies_metadata_from_its_query(
+    server: RunningServer, bucket: str
+) -> None:
+    # boto3's default presigner (SigV2 query form) moves x-amz-* headers into the query.
+    presigner = server.boto3_client()
+    url = presigner.generate_presigned_url(
+        "put_object", Params={"Bucket": bucket, "Key": "presigned", "Metadata": {"origin": "url"}}
+    )
+    assert "x-amz-meta-origin=url" in url
+    request = urllib.request.Request(url, data=b"via url", method="PUT")
+    request.add_header("Content-Type", "")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    head = server.boto3_client().head_object(Bucket=bucket, Key="presigned")
+    assert head["Metadata"] == {"origin": "url"}
