@@ -72,6 +72,9 @@ class Storage:
             self.index = Index(root / "index.sqlite3", durable=fsync)
             live = set(self.index.read_now(lambda db: set(all_body_ids(db))))
             self.blobs.sweep(live)
+            # Bucket rows are few and read by nearly every request: this process owns
+            # the directory (see the lock), so it keeps them in memory.
+            self._buckets = {b.name: b for b in self.index.read_now(_all_buckets)}
         except BaseException:
             os.close(self._lock_fd)
             raise
@@ -83,37 +86,41 @@ class Storage:
     # -- buckets -----------------------------------------------------------------
 
     async def list_buckets(self, owner: str) -> list[BucketInfo]:
-        def query(db: sqlite3.Connection) -> list[BucketInfo]:
-            rows = db.execute(
-                "SELECT name, owner, region, created FROM buckets WHERE owner = ? ORDER BY name",
-                (owner,),
-            )
-            return [row_to_bucket(row) for row in rows]
+        return sorted((b for b in self._buckets.values() if b.owner == owner), key=lambda b: b.name)
 
-        return await self.index.read(query)
+    def bucket(self, name: str) -> BucketInfo:
+        """The bucket, or NoSuchBucket; answered from memory, without a thread hop."""
+        found = self._buckets.get(name)
+        if found is None:
+            raise S3Error("NoSuchBucket", BucketName=name)
+        return found
 
     async def get_bucket(self, name: str) -> BucketInfo:
         """The bucket, or NoSuchBucket."""
-        return await self.index.read(lambda db: _bucket(db, name))
+        return self.bucket(name)
 
     async def create_bucket(self, name: str, owner: str, region: str, *, legacy_ok: bool) -> None:
         """Create a bucket; ``legacy_ok`` answers a repeat by its owner with success
         (us-east-1's legacy behaviour) instead of BucketAlreadyOwnedByYou."""
 
-        def create(db: sqlite3.Connection) -> None:
+        def create(db: sqlite3.Connection) -> BucketInfo | None:
             row = db.execute("SELECT owner FROM buckets WHERE name = ?", (name,)).fetchone()
             if row is not None:
                 if row[0] != owner:
                     raise S3Error("BucketAlreadyExists", BucketName=name)
                 if legacy_ok:
-                    return
+                    return None
                 raise S3Error("BucketAlreadyOwnedByYou", BucketName=name)
+            info = BucketInfo(name=name, owner=owner, region=region, created=time.time())
             db.execute(
                 "INSERT INTO buckets (name, owner, region, created) VALUES (?, ?, ?, ?)",
-                (name, owner, region, time.time()),
+                (info.name, info.owner, info.region, info.created),
             )
+            return info
 
-        await self.index.write(create)
+        created = await self.index.write(create)
+        if created is not None:
+            self._buckets[name] = created
 
     async def delete_bucket(self, name: str) -> None:
         def delete(db: sqlite3.Connection) -> None:
@@ -123,6 +130,7 @@ class Storage:
             db.execute("DELETE FROM buckets WHERE name = ?", (name,))
 
         await self.index.write(delete)
+        self._buckets.pop(name, None)
 
     # -- objects -----------------------------------------------------------------
 
@@ -156,7 +164,7 @@ class Storage:
         precondition: Precondition | None = None,
     ) -> ObjectInfo:
         """Store a body under ``key``: visible only once it is whole and checked."""
-        await self.get_bucket(bucket)  # fail before receiving a body nobody can keep
+        self.bucket(bucket)  # fail before receiving a body nobody can keep
         received = await self.blobs.receive(
             body, algorithms=checks.checksums.keys(), max_size=MAX_OBJECT_SIZE
         )
@@ -224,7 +232,7 @@ class Storage:
     ) -> ObjectInfo:
         """Copy ``source`` (as looked up by the caller) to ``bucket/key``; ``new`` replaces
         its headers and metadata. The bytes are linked or copied by the kernel."""
-        await self.get_bucket(bucket)
+        self.bucket(bucket)
         body_id = self.blobs.new_id()
         try:
             await self.blobs.duplicate(source.body_id, body_id)
@@ -301,6 +309,11 @@ def _verify(received: ReceivedBody, checks: BodyChecks) -> dict[str, str]:
             )
         stored[algorithm] = actual
     return stored
+
+
+def _all_buckets(db: sqlite3.Connection) -> list[BucketInfo]:
+    rows = db.execute("SELECT name, owner, region, created FROM buckets")
+    return [row_to_bucket(row) for row in rows]
 
 
 def _bucket(db: sqlite3.Connection, name: str) -> BucketInfo:
