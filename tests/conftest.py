@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import pytest
 from aiobotocore.session import get_session
 
-from tests.support import RunningServer, run_server, test_config
+from tests.support import RunningServer, run_server, temporary_bucket, test_config
 
 
 @pytest.fixture(scope="session")
@@ -43,15 +42,8 @@ async def aio_s3(server: RunningServer) -> AsyncIterator[Any]:
 @pytest.fixture
 def bucket(s3: Any) -> Iterator[str]:
     """A fresh, empty bucket, removed with its objects afterwards."""
-    name = f"test-{uuid.uuid4().hex[:20]}"
-    s3.create_bucket(Bucket=name)
-    yield name
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=name):
-        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-        if keys:
-            s3.delete_objects(Bucket=name, Delete={"Objects": keys})
-    s3.delete_bucket(Bucket=name)
+    with temporary_bucket(s3) as name:
+        yield name
 
 
 @pytest.fixture

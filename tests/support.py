@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -13,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 from aiohttp import web
 from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
 
 from aios3.app import create_app
 from aios3.config import Config
@@ -85,3 +88,29 @@ def run_server(config: Config) -> Iterator[RunningServer]:
 
 
 test_config.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def error_of(caught: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
+    """HTTP status and S3 error code of a boto3 ``ClientError``."""
+    response: Any = caught.value.response
+    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
+
+
+def read(s3: Any, bucket: str, key: str) -> bytes:
+    """The whole body of an object, through a boto3 client."""
+    body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
+
+
+@contextmanager
+def temporary_bucket(s3: Any, prefix: str = "test") -> Iterator[str]:
+    """A fresh, empty bucket for the block, removed with its objects afterwards."""
+    name = f"{prefix}-{uuid.uuid4().hex[:20]}"
+    s3.create_bucket(Bucket=name)
+    yield name
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=name):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=name, Delete={"Objects": keys})
+    s3.delete_bucket(Bucket=name)

@@ -15,17 +15,23 @@ import boto3
 import pytest
 from botocore.auth import HmacV1Auth, HmacV1QueryAuth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.credentials import Credentials
 
 from aios3.auth import AuthResult, RequestParts, authenticate, is_anonymous
 from aios3.errors import S3Error
-from tests.test_sigv4 import KEYS, presigned, to_parts
+from tests.test_sigv4 import (
+    AK,
+    CREDS,
+    ENDPOINT,
+    KEYS,
+    SK,
+    captured_requests,
+    expect_error,
+    now,
+    presigned,
+    to_parts,
+)
 
-AK = "AKIDTEST"
-SK = "secret/with+odd=chars"
-CREDS = {AK: SK, "OTHER": "other-secret"}
-ENDPOINT = "http://localhost:9000"
 HEADER = AuthResult(AK, "sigv2-header", None)
 QUERY = AuthResult(AK, "sigv2-query", None)
 
@@ -100,49 +106,11 @@ def http_date(when: datetime) -> str:
     return format_datetime(when, usegmt=True)
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def expect_error(code: str, parts: RequestParts, when: datetime | None = None) -> S3Error:
-    with pytest.raises(S3Error) as info:
-        authenticate(parts, CREDS, when or now())
-    assert info.value.code == code, info.value.message
-    return info.value
-
-
-class _Captured(Exception):
-    """Stops a boto3 call right before it would hit the network."""
-
-
 @pytest.fixture
 def sdk_requests() -> Iterator[Callable[[Callable[[Any], object]], RequestParts]]:
     """Run a boto3 S3 call signed with SigV2 (``signature_version="s3"``), capture the request."""
-    client = boto3.client(
-        "s3",
-        endpoint_url=ENDPOINT,
-        region_name="us-east-1",
-        aws_access_key_id=AK,
-        aws_secret_access_key=SK,
-        config=Config(
-            signature_version="s3", s3={"addressing_style": "path"}, retries={"max_attempts": 0}
-        ),
-    )
-    sent: list[Any] = []
-
-    def capture(request: Any, **_: object) -> None:
-        sent.append(request)
-        raise _Captured
-
-    client.meta.events.register("before-send", capture)
-
-    def run(call: Callable[[Any], object]) -> RequestParts:
-        with pytest.raises(_Captured):
-            call(client)
-        return to_parts(sent[-1])
-
-    yield run
-    client.close()
+    with captured_requests("us-east-1", signature_version="s3") as run:
+        yield run
 
 
 # --- AWS's published examples -------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -90,16 +91,19 @@ class _Captured(Exception):
     """Stops a boto3 call right before it would hit the network."""
 
 
-@pytest.fixture
-def sdk_requests() -> Iterator[Callable[[Callable[[Any], object]], RequestParts]]:
-    """Run a boto3 S3 call and hand back the request it would have sent."""
+@contextmanager
+def captured_requests(
+    region: str, **config: Any
+) -> Iterator[Callable[[Callable[[Any], object]], RequestParts]]:
+    """A boto3 S3 client (path style, ``config`` added) whose calls stop right before the
+    network: ``run(call)`` makes the call and hands back the request it would have sent."""
     client = boto3.client(
         "s3",
         endpoint_url=ENDPOINT,
-        region_name="eu-central-1",
+        region_name=region,
         aws_access_key_id=AK,
         aws_secret_access_key=SK,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 0}),
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 0}, **config),
     )
     sent: list[Any] = []
 
@@ -114,8 +118,17 @@ def sdk_requests() -> Iterator[Callable[[Callable[[Any], object]], RequestParts]
             call(client)
         return to_parts(sent[-1])
 
-    yield run
-    client.close()
+    try:
+        yield run
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def sdk_requests() -> Iterator[Callable[[Callable[[Any], object]], RequestParts]]:
+    """Run a boto3 S3 call and hand back the request it would have sent."""
+    with captured_requests("eu-central-1") as run:
+        yield run
 
 
 # --- AWS's published examples -------------------------------------------------------

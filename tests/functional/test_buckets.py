@@ -12,20 +12,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from aios3.xml import owner_id
-from tests.functional.rawhttp import NS, path, query, query_pairs, signed_request
-from tests.support import RunningServer, run_server, test_config
+from tests.functional.raw import NS, path, query, query_pairs, signed_request
+from tests.support import RunningServer, error_of, run_server, test_config
 
 
 def unique(prefix: str = "bkt") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:16]}"
-
-
-def error_code(caught: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(caught.value.response["Error"]["Code"])
-
-
-def status_of(caught: pytest.ExceptionInfo[ClientError]) -> int:
-    return int(caught.value.response["ResponseMetadata"]["HTTPStatusCode"])
 
 
 @pytest.fixture
@@ -81,8 +73,7 @@ def test_list_buckets_only_own_buckets(tmp_path: Path) -> None:
         assert listed["Owner"]["ID"] == owner_id("bob")
         with pytest.raises(ClientError) as caught:
             bob.create_bucket(Bucket="alices-bucket")
-        assert error_code(caught) == "BucketAlreadyExists"
-        assert status_of(caught) == 409
+        assert error_of(caught) == (409, "BucketAlreadyExists")
 
 
 def test_list_buckets_empty_has_owner_and_no_buckets(tmp_path: Path) -> None:
@@ -159,8 +150,7 @@ BAD_NAMES = [
 def test_create_bucket_invalid_name(s3: Any, name: str) -> None:
     with pytest.raises(ClientError) as caught:
         s3.create_bucket(Bucket=name)
-    assert error_code(caught) == "InvalidBucketName"
-    assert status_of(caught) == 400
+    assert error_of(caught) == (400, "InvalidBucketName")
     assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 
@@ -190,8 +180,7 @@ def test_create_bucket_repeat_elsewhere_is_already_owned_by_you(tmp_path: Path) 
                 Bucket="repeat-bucket",
                 CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
             )
-        assert error_code(caught) == "BucketAlreadyOwnedByYou"
-        assert status_of(caught) == 409
+        assert error_of(caught) == (409, "BucketAlreadyOwnedByYou")
         assert s3.get_bucket_location(Bucket="repeat-bucket")["LocationConstraint"] == "eu-west-1"
         head = s3.head_bucket(Bucket="repeat-bucket")
         assert head["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == "eu-west-1"
@@ -277,15 +266,14 @@ def test_delete_bucket_empty_returns_204(s3: Any) -> None:
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 204
     with pytest.raises(ClientError) as caught:
         s3.head_bucket(Bucket=name)
-    assert status_of(caught) == 404
+    assert error_of(caught)[0] == 404
 
 
 def test_delete_bucket_not_empty(s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="a/b/c", Body=b"x")
     with pytest.raises(ClientError) as caught:
         s3.delete_bucket(Bucket=bucket)
-    assert error_code(caught) == "BucketNotEmpty"
-    assert status_of(caught) == 409
+    assert error_of(caught) == (409, "BucketNotEmpty")
     assert s3.get_object(Bucket=bucket, Key="a/b/c")["Body"].read() == b"x"
 
 
@@ -300,8 +288,7 @@ def test_delete_bucket_after_emptying(s3: Any) -> None:
 def test_delete_bucket_missing(s3: Any) -> None:
     with pytest.raises(ClientError) as caught:
         s3.delete_bucket(Bucket=unique("missing"))
-    assert error_code(caught) == "NoSuchBucket"
-    assert status_of(caught) == 404
+    assert error_of(caught) == (404, "NoSuchBucket")
 
 
 def test_delete_bucket_missing_error_document(server: RunningServer) -> None:
@@ -341,8 +328,7 @@ def test_head_bucket_existing(s3: Any, bucket: str) -> None:
 def test_head_bucket_missing(s3: Any) -> None:
     with pytest.raises(ClientError) as caught:
         s3.head_bucket(Bucket=unique("missing"))
-    assert status_of(caught) == 404
-    assert error_code(caught) == "404"
+    assert error_of(caught) == (404, "404")
 
 
 def test_head_bucket_missing_has_no_body(server: RunningServer) -> None:
@@ -386,7 +372,7 @@ def test_get_bucket_location_xml_us_east_1(server: RunningServer, bucket: str) -
 def test_get_bucket_location_missing_bucket(s3: Any) -> None:
     with pytest.raises(ClientError) as caught:
         s3.get_bucket_location(Bucket=unique("missing"))
-    assert error_code(caught) == "NoSuchBucket"
+    assert error_of(caught)[1] == "NoSuchBucket"
 
 
 # -- Methods and sub-resources at the bucket and service level -------------------------

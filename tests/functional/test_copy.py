@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,31 +14,16 @@ from urllib.parse import quote
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.functional.raw import error_code, signed_request
-from tests.support import RunningServer
+from tests.functional.raw import NS, signed_request
+from tests.support import RunningServer, error_of, read, temporary_bucket
 
 BODY = b"copy me, please"
-NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
-
-
-def error_of(caught: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
-    response: Any = caught.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
-
-
-def read(s3: Any, bucket: str, key: str) -> bytes:
-    body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return body
 
 
 @pytest.fixture
 def other_bucket(s3: Any) -> Iterator[str]:
-    name = f"test-other-{uuid.uuid4().hex[:16]}"
-    s3.create_bucket(Bucket=name)
-    yield name
-    for item in s3.list_objects_v2(Bucket=name).get("Contents", []):
-        s3.delete_object(Bucket=name, Key=item["Key"])
-    s3.delete_bucket(Bucket=name)
+    with temporary_bucket(s3, "test-other") as name:
+        yield name
 
 
 @pytest.fixture
@@ -127,7 +111,7 @@ def test_copy_object_directive_invalid(server: RunningServer, bucket: str, sourc
     headers = {"x-amz-copy-source": f"/{bucket}/{source}", "x-amz-metadata-directive": "MERGE"}
     response = signed_request(server, "PUT", f"/{bucket}/dst", headers)
     assert response.status == 400
-    assert error_code(response.body) == "InvalidArgument"
+    assert response.error_code() == "InvalidArgument"
 
 
 def test_copy_object_self_without_replace_is_invalid_request(
@@ -290,7 +274,7 @@ def test_copy_object_malformed_source_is_invalid_argument(
 ) -> None:
     response = signed_request(server, "PUT", f"/{bucket}/dst", {"x-amz-copy-source": value})
     assert response.status == 400
-    assert error_code(response.body) == "InvalidArgument"
+    assert response.error_code() == "InvalidArgument"
 
 
 def test_copy_object_is_independent_of_source(s3: Any, bucket: str, source: str) -> None:

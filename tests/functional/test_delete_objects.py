@@ -13,10 +13,8 @@ from xml.sax.saxutils import escape
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.functional.raw import RawResponse, error_code, signed_request
+from tests.functional.raw import NS, RawResponse, signed_request
 from tests.support import RunningServer
-
-NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 
 def document(keys: list[str], quiet: bool | None = None) -> bytes:
@@ -106,7 +104,7 @@ def test_delete_objects_wrong_content_md5_is_bad_digest(
     fill(s3, bucket, ["a"])
     response = post_delete(server, bucket, document(["a"]), md5_header(b"other"))
     assert response.status == 400
-    assert error_code(response.body) == "BadDigest"
+    assert response.error_code() == "BadDigest"
     assert keys_in(s3, bucket) == ["a"]
 
 
@@ -116,7 +114,7 @@ def test_delete_objects_malformed_content_md5_is_invalid_digest(
     fill(s3, bucket, ["a"])
     response = post_delete(server, bucket, document(["a"]), {"Content-MD5": "nope"})
     assert response.status == 400
-    assert error_code(response.body) == "InvalidDigest"
+    assert response.error_code() == "InvalidDigest"
     assert keys_in(s3, bucket) == ["a"]
 
 
@@ -127,7 +125,7 @@ def test_delete_objects_checksum_crc32(server: RunningServer, s3: Any, bucket: s
     wrong = base64.b64encode(zlib.crc32(b"x").to_bytes(4, "big")).decode()
     failed = post_delete(server, bucket, body, {"x-amz-checksum-crc32": wrong})
     assert failed.status == 400
-    assert error_code(failed.body) == "BadDigest"
+    assert failed.error_code() == "BadDigest"
     assert keys_in(s3, bucket) == ["a", "b"]
     passed = post_delete(server, bucket, body, {"x-amz-checksum-crc32": right})
     assert passed.status == 200
@@ -147,7 +145,7 @@ def test_delete_objects_over_thousand_keys_is_malformed_xml(
     fill(s3, bucket, ["k0"])
     response = post_delete(server, bucket, document([f"k{i}" for i in range(1001)]))
     assert response.status == 400
-    assert error_code(response.body) == "MalformedXML"
+    assert response.error_code() == "MalformedXML"
     assert keys_in(s3, bucket) == ["k0"]
 
 
@@ -170,7 +168,7 @@ def test_delete_objects_malformed_xml(
     fill(s3, bucket, ["a"])
     response = post_delete(server, bucket, body)
     assert response.status == 400
-    assert error_code(response.body) == "MalformedXML"
+    assert response.error_code() == "MalformedXML"
     assert keys_in(s3, bucket) == ["a"]
 
 
@@ -191,7 +189,7 @@ def test_delete_objects_doctype_is_malformed_xml(
     fill(s3, bucket, ["a"])
     response = post_delete(server, bucket, body)
     assert response.status == 400
-    assert error_code(response.body) == "MalformedXML"
+    assert response.error_code() == "MalformedXML"
     assert keys_in(s3, bucket) == ["a"]
 
 

@@ -13,7 +13,7 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from tests.functional.raw import error_code, signed_request, unsigned_request
+from tests.functional.raw import signed_request, unsigned_request
 from tests.support import RunningServer, run_server, test_config
 
 
@@ -49,7 +49,7 @@ def test_any_operation_wrong_secret_is_signature_does_not_match(
 def test_any_operation_without_credentials_is_access_denied(server: RunningServer) -> None:
     response = unsigned_request(server, "GET", "/")
     assert response.status == 403
-    assert error_code(response.body) == "AccessDenied"
+    assert response.error_code() == "AccessDenied"
 
 
 def test_error_document_has_code_message_resource_and_request_id(
@@ -98,7 +98,7 @@ def test_known_sub_resource_not_implemented_answers_501(
     s3.put_object(Bucket=bucket, Key="key", Body=b"untouched")
     response = signed_request(server, method, path_and_query.format(bucket=bucket), body=b"")
     assert response.status == 501
-    assert error_code(response.body) == "NotImplemented"
+    assert response.error_code() == "NotImplemented"
     assert operation.encode() in response.body
     # Nothing fell through to another operation: the bucket and object are as they were.
     assert s3.get_object(Bucket=bucket, Key="key")["Body"].read() == b"untouched"
@@ -108,7 +108,7 @@ def test_known_sub_resource_not_implemented_answers_501(
 def test_method_not_allowed_is_405(server: RunningServer, method: str, path: str) -> None:
     response = signed_request(server, method, path)
     assert response.status == 405
-    assert error_code(response.body) == "MethodNotAllowed"
+    assert response.error_code() == "MethodNotAllowed"
 
 
 def test_unexpected_fault_is_internal_error_without_details(tmp_path: Path) -> None:
@@ -122,7 +122,7 @@ def test_unexpected_fault_is_internal_error_without_details(tmp_path: Path) -> N
         body.mkdir()
         response = signed_request(server, "GET", "/broken/k")
         assert response.status == 500
-        assert error_code(response.body) == "InternalError"
+        assert response.error_code() == "InternalError"
         assert b"Traceback" not in response.body
         assert str(tmp_path).encode() not in response.body
         # The server keeps serving.

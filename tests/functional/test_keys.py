@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.functional.raw import error_code, signed_request
-from tests.support import RunningServer
+from tests.functional.raw import signed_request
+from tests.support import RunningServer, error_of, read
 
 NFC_E = unicodedata.normalize("NFC", "caf\u00e9")
 NFD_E = unicodedata.normalize("NFD", "caf\u00e9")
@@ -44,16 +44,6 @@ KEYS = [
     "~!@$^*()[]{}'\",;:=",
     "x%FFy",
 ]
-
-
-def error_of(caught: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
-    response: Any = caught.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
-
-
-def read(s3: Any, bucket: str, key: str) -> bytes:
-    body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return body
 
 
 def test_keys_nfc_and_nfd_differ() -> None:
@@ -145,10 +135,10 @@ def test_keys_invalid_utf8_in_path_is_invalid_uri(
 ) -> None:
     response = signed_request(server, "PUT", f"/{bucket}/x%FFy", body=b"bad")
     assert response.status == 400
-    assert error_code(response.body) == "InvalidURI"
+    assert response.error_code() == "InvalidURI"
     got = signed_request(server, "GET", f"/{bucket}/x%FFy")
     assert got.status == 400
-    assert error_code(got.body) == "InvalidURI"
+    assert got.error_code() == "InvalidURI"
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 
 
@@ -174,7 +164,7 @@ def test_keys_traversal_stays_inside_bucket(server: RunningServer, s3: Any, buck
     key = "../../../../etc/passwd"
     response = signed_request(server, "GET", f"/{bucket}/{key}")
     assert response.status == 404
-    assert error_code(response.body) == "NoSuchKey"
+    assert response.error_code() == "NoSuchKey"
     s3.put_object(Bucket=bucket, Key=key, Body=b"harmless")
     assert read(s3, bucket, key) == b"harmless"
     assert not (server.root.parent / "etc").exists()

@@ -19,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from aios3.xml import owner_id
-from tests.functional.rawhttp import (
+from tests.functional.raw import (
     NS,
     RawResponse,
     path,
@@ -27,7 +27,7 @@ from tests.functional.rawhttp import (
     query_pairs,
     signed_request,
 )
-from tests.support import RunningServer
+from tests.support import RunningServer, error_of
 
 BYTE_ORDER_KEYS = ["a", "B", "é", "\u00ff", "\U0001f600", "a/b", "a/b/", "a/b/c", "a!"]
 ODD_KEYS = [
@@ -56,10 +56,6 @@ def sort_bytes(keys: Sequence[str]) -> list[str]:
 def put_keys(s3: Any, bucket: str, keys: Sequence[str]) -> None:
     for key in keys:
         s3.put_object(Bucket=bucket, Key=key, Body=key.encode("utf-8"))
-
-
-def error_code(caught: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(caught.value.response["Error"]["Code"])
 
 
 def keys_of(response: dict[str, Any]) -> list[str]:
@@ -414,7 +410,7 @@ def test_list_objects_missing_bucket(s3: Any) -> None:
     for operation in (s3.list_objects, s3.list_objects_v2):
         with pytest.raises(ClientError) as caught:
             operation(Bucket=name)
-        assert error_code(caught) == "NoSuchBucket"
+        assert error_of(caught)[1] == "NoSuchBucket"
         assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 

@@ -13,24 +13,22 @@ import urllib.request
 import zlib
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import pytest
 from awscrt import checksums as crt
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.functional.raw import UNSIGNED_PAYLOAD, error_code, error_field, signed_request
-from tests.support import RunningServer
+from tests.functional.raw import (
+    UNSIGNED_PAYLOAD,
+    connect,
+    path,
+    signed_head,
+    signed_request,
+)
+from tests.support import RunningServer, error_of
 
 BODY = b"0123456789abcdefghij"  # 20 bytes
 MD5_EMPTY = "d41d8cd98f00b204e9800998ecf8427e"
-
-
-def path(bucket: str, key: str) -> str:
-    return f"/{bucket}/{quote(key, safe='/~')}"
 
 
 def b64(data: bytes) -> str:
@@ -45,11 +43,6 @@ def expected_checksum(algorithm: str, data: bytes) -> str:
     if algorithm == "CRC64NVME":
         return b64(crt.crc64nvme(data).to_bytes(8, "big"))
     return b64(hashlib.new(algorithm.lower(), data).digest())
-
-
-def error_of(caught: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
-    response: Any = caught.value.response
-    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
 
 
 def assert_absent(s3: Any, bucket: str, key: str) -> None:
@@ -112,7 +105,7 @@ def test_put_object_content_md5_malformed_is_invalid_digest(
 ) -> None:
     response = signed_request(server, "PUT", path(bucket, "obj"), {"Content-MD5": value}, body=BODY)
     assert response.status == 400
-    assert error_code(response.body) == "InvalidDigest"
+    assert response.error_code() == "InvalidDigest"
     assert_absent(s3, bucket, "obj")
 
 
@@ -137,10 +130,10 @@ def test_put_object_checksum_header_wrong_is_bad_digest(
     header = f"x-amz-checksum-{algorithm.lower()}"
     response = signed_request(server, "PUT", path(bucket, "obj"), {header: wrong}, body=BODY)
     assert response.status == 400
-    assert error_code(response.body) == "BadDigest"
+    assert response.error_code() == "BadDigest"
     assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"prior"
     response = signed_request(server, "PUT", path(bucket, "new"), {header: wrong}, body=BODY)
-    assert error_code(response.body) == "BadDigest"
+    assert response.error_code() == "BadDigest"
     assert_absent(s3, bucket, "new")
 
 
@@ -164,7 +157,7 @@ def test_put_object_two_checksum_headers_is_invalid_request(
     }
     response = signed_request(server, "PUT", path(bucket, "obj"), headers, body=BODY)
     assert response.status == 400
-    assert error_code(response.body) == "InvalidRequest"
+    assert response.error_code() == "InvalidRequest"
     assert_absent(s3, bucket, "obj")
 
 
@@ -234,7 +227,7 @@ def test_put_object_chunked_without_content_length_is_missing_content_length(
     headers = {"Transfer-Encoding": "chunked", "X-Amz-Content-SHA256": UNSIGNED_PAYLOAD}
     response = signed_request(server, "PUT", path(bucket, "obj"), headers, body=BODY)
     assert response.status == 411
-    assert error_code(response.body) == "MissingContentLength"
+    assert response.error_code() == "MissingContentLength"
     assert_absent(s3, bucket, "obj")
 
 
@@ -254,10 +247,10 @@ def test_put_object_content_sha256_mismatch_stores_nothing(
     headers = {"X-Amz-Content-SHA256": hashlib.sha256(b"another body").hexdigest()}
     response = signed_request(server, "PUT", path(bucket, "obj"), headers, body=BODY)
     assert response.status == 400
-    assert error_code(response.body) == "XAmzContentSHA256Mismatch"
+    assert response.error_code() == "XAmzContentSHA256Mismatch"
     assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"prior"
     response = signed_request(server, "PUT", path(bucket, "new"), headers, body=BODY)
-    assert error_code(response.body) == "XAmzContentSHA256Mismatch"
+    assert response.error_code() == "XAmzContentSHA256Mismatch"
     assert_absent(s3, bucket, "new")
 
 
@@ -265,22 +258,10 @@ def test_put_object_truncated_body_stores_nothing(
     server: RunningServer, s3: Any, bucket: str
 ) -> None:
     put(s3, bucket, body=b"prior")
-    request = AWSRequest(
-        "PUT",
-        server.endpoint_url + path(bucket, "obj"),
-        {"Host": urlsplit(server.endpoint_url).netloc, "Content-Length": "100"},
-        b"",
-    )
-    signer = S3SigV4Auth(
-        Credentials(server.config.access_key, server.config.secret_key), "s3", "us-east-1"
-    )
-    signer.payload = lambda _request: UNSIGNED_PAYLOAD
-    signer.add_auth(request)
-    head = f"PUT {path(bucket, 'obj')} HTTP/1.1\r\n"
-    head += "".join(f"{name}: {value}\r\n" for name, value in request.headers.items())
-    port = urlsplit(server.endpoint_url).port
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(head.encode() + b"\r\n" + b"x" * 50)  # half the promised body
+    headers = {"Content-Length": "100", "X-Amz-Content-SHA256": UNSIGNED_PAYLOAD}
+    head = signed_head(server, "PUT", path(bucket, "obj"), headers)
+    with connect(server) as sock:
+        sock.sendall(head + b"x" * 50)  # half the promised body
         sock.shutdown(socket.SHUT_WR)
         while sock.recv(65536):
             pass
@@ -381,7 +362,7 @@ def test_get_object_range_unsatisfiable(server: RunningServer, s3: Any, bucket: 
     put(s3, bucket)
     response = signed_request(server, "GET", path(bucket, "obj"), {"Range": "bytes=20-"})
     assert response.status == 416
-    assert error_code(response.body) == "InvalidRange"
+    assert response.error_code() == "InvalidRange"
     assert response.headers["Content-Range"] == "bytes */20"
 
 
@@ -402,7 +383,7 @@ def test_get_object_range_on_empty_object(
     put(s3, bucket, body=b"")
     response = signed_request(server, "GET", path(bucket, "obj"), {"Range": spec})
     assert response.status == 416
-    assert error_code(response.body) == "InvalidRange"
+    assert response.error_code() == "InvalidRange"
     assert response.headers["Content-Range"] == "bytes */0"
 
 
@@ -492,7 +473,7 @@ def test_get_object_if_match_failure_beats_if_none_match(
     headers = {"If-Match": '"0123"', "If-None-Match": etag}
     response = signed_request(server, "GET", path(bucket, "obj"), headers)
     assert response.status == 412
-    assert error_code(response.body) == "PreconditionFailed"
+    assert response.error_code() == "PreconditionFailed"
 
 
 def test_head_object_conditionals(server: RunningServer, stored: tuple[str, str]) -> None:
@@ -601,8 +582,8 @@ def test_get_object_no_such_key_names_key(server: RunningServer, s3: Any, bucket
     assert caught.value.response["Error"]["Key"] == "missing/ké y"
     response = signed_request(server, "GET", path(bucket, "missing/ké y"))
     assert response.status == 404
-    assert error_code(response.body) == "NoSuchKey"
-    assert error_field(response.body, "Key") == "missing/ké y"
+    assert response.error_code() == "NoSuchKey"
+    assert response.error_field("Key") == "missing/ké y"
 
 
 def test_get_object_no_such_bucket(s3: Any) -> None:

@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from aios3.storage import DataDirectoryLocked, Storage
+from tests.functional.raw import UNSIGNED_PAYLOAD, connect, path, signed_head
 from tests.support import RunningServer, run_server, test_config
 
 
@@ -37,27 +38,8 @@ def _wait_until(condition: Any, timeout: float = 10.0) -> None:
 
 def _signed_put_head(server: RunningServer, bucket: str, key: str, length: int) -> bytes:
     """Request line and headers of a signed PutObject whose body we send by hand."""
-    from botocore.auth import S3SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
-    url = f"{server.endpoint_url}/{bucket}/{key}"
-    request = AWSRequest(
-        method="PUT",
-        url=url,
-        headers={"Content-Length": str(length), "x-amz-content-sha256": "UNSIGNED-PAYLOAD"},
-    )
-    creds = Credentials(server.config.access_key, server.config.secret_key)
-    S3SigV4Auth(creds, "s3", server.config.region).add_auth(request)
-    host = server.endpoint_url.removeprefix("http://")
-    lines = [f"PUT /{bucket}/{key} HTTP/1.1", f"Host: {host}"]
-    lines += [f"{name}: {value}" for name, value in request.headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def _connect(server: RunningServer) -> socket.socket:
-    host, port = server.endpoint_url.removeprefix("http://").split(":")
-    return socket.create_connection((host, int(port)), timeout=10)
+    headers = {"Content-Length": str(length), "X-Amz-Content-SHA256": UNSIGNED_PAYLOAD}
+    return signed_head(server, "PUT", path(bucket, key), headers)
 
 
 def test_put_object_client_disconnect_leaves_no_object_and_no_temp_file(
@@ -66,7 +48,7 @@ def test_put_object_client_disconnect_leaves_no_object_and_no_temp_file(
     with run_server(test_config(tmp_path)) as server:
         s3 = server.boto3_client()
         s3.create_bucket(Bucket="bkt")
-        with _connect(server) as sock:
+        with connect(server) as sock:
             sock.sendall(_signed_put_head(server, "b", "partial", 4 * 1024 * 1024))
             sock.sendall(b"x" * 300_000)
         _wait_until(lambda: not any((tmp_path / "tmp").iterdir()))
@@ -80,7 +62,7 @@ def test_put_object_failed_overwrite_keeps_previous_version(server: RunningServe
     s3 = server.boto3_client()
     s3.create_bucket(Bucket="keep-previous")
     s3.put_object(Bucket="keep-previous", Key="k", Body=b"first version")
-    with _connect(server) as sock:
+    with connect(server) as sock:
         sock.sendall(_signed_put_head(server, "keep-previous", "k", 1000))
         sock.sendall(b"y" * 10)
     # A second, successful request on a new connection proves the server moved on.
@@ -100,7 +82,7 @@ def test_get_object_started_before_overwrite_finishes_with_old_body(
     url = presigner.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "big"})
     path = url.removeprefix(server.endpoint_url)
     host = server.endpoint_url.removeprefix("http://")
-    with _connect(server) as sock:
+    with connect(server) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
         received = b""
