@@ -86,3 +86,48 @@ def validate(algorithm: str, value: str) -> str:
             "InvalidRequest", f"Value for x-amz-checksum-{algorithm.lower()} header is invalid."
         )
     return value
+
+
+# Reflected generator polynomials and widths of the CRCs S3 can combine across parts.
+_CRC_POLYNOMIALS = {
+    "CRC32": (0xEDB88320, 32),
+    "CRC32C": (0x82F63B78, 32),
+    "CRC64NVME": (0x9A6C9329AC4BC9B5, 64),
+}
+FULL_OBJECT_ALGORITHMS = frozenset(_CRC_POLYNOMIALS)
+
+
+def _multiply_mod(a: int, b: int, poly: int, width: int) -> int:
+    """a * b modulo the polynomial, in the reflected bit order CRCs use."""
+    top = 1 << (width - 1)
+    product = 0
+    while a:
+        if a & top:
+            product ^= b
+        a = (a << 1) & ((1 << width) - 1)
+        b = (b >> 1) ^ poly if b & 1 else b >> 1
+    return product
+
+
+def _x_to_the_8n(n: int, poly: int, width: int) -> int:
+    """x^(8n) modulo the polynomial, by repeated squaring."""
+    result = 1 << (width - 1)  # x^0 (the highest bit is the lowest power when reflected)
+    square = 1 << (width - 2)  # x^1
+    for _ in range(3):  # x^2, x^4, x^8: one byte
+        square = _multiply_mod(square, square, poly, width)
+    while n:
+        if n & 1:
+            result = _multiply_mod(square, result, poly, width)
+        square = _multiply_mod(square, square, poly, width)
+        n >>= 1
+    return result
+
+
+def combine_crc(algorithm: str, first: bytes, second: bytes, second_length: int) -> bytes:
+    """The CRC of A+B from CRC(A), CRC(B) and len(B), without reading any data: how
+    a multipart upload gets its FULL_OBJECT checksum in time independent of its size."""
+    poly, width = _CRC_POLYNOMIALS[algorithm]
+    crc1 = int.from_bytes(first, "big")
+    crc2 = int.from_bytes(second, "big")
+    shifted = _multiply_mod(_x_to_the_8n(second_length, poly, width), crc1, poly, width)
+    return (shifted ^ crc2).to_bytes(width // 8, "big")

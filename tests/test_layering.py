@@ -13,20 +13,22 @@ PACKAGE = Path(__file__).resolve().parent.parent / "aios3"
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "config": set(),
+    "users": set(),
+    "tls": set(),
     "checksums": {"errors"},
     "routing": {"errors"},
     "xml": {"errors"},
-    "auth": {"auth", "errors"},
+    "auth": {"auth", "errors", "checksums"},
     "storage": {"storage", "errors", "checksums", "config"},
     "keys": {"config", "storage"},
     "handlers": {"handlers", "errors", "checksums", "xml", "auth", "storage", "config", "routing"},
     "views": {"handlers", "errors", "auth", "routing", "keys", "storage", "config"},
     "app": {"views", "keys", "errors", "xml", "storage", "config"},
-    "cli": {"app", "config", "storage", "errors"},
+    "cli": {"app", "config", "storage", "errors", "tls", "users"},
     "__main__": {"cli"},
     "__init__": set(),
 }
-PURE = {"errors", "config", "checksums", "routing", "xml", "auth", "storage"}
+PURE = {"errors", "config", "users", "tls", "checksums", "routing", "xml", "auth", "storage"}
 WEB_FRAMEWORK = {"aiohttp", "multidict", "yarl"}
 
 

@@ -15,18 +15,27 @@ after the commit.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
+import functools
 import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from aios3.checksums import encode
 from aios3.errors import S3Error
 from aios3.storage.blobs import BlobStore, ReceivedBody
-from aios3.storage.index import OBJECT_COLUMNS, Index, all_body_ids, object_to_row, row_to_bucket
+from aios3.storage.index import (
+    OBJECT_COLUMNS,
+    OBJECT_PLACEHOLDERS,
+    Index,
+    all_body_ids,
+    object_to_row,
+    row_to_bucket,
+)
 from aios3.storage.index import row_to_object as _row_to_object
 from aios3.storage.listing import list_page
 from aios3.storage.models import (
@@ -36,17 +45,27 @@ from aios3.storage.models import (
     NewObject,
     ObjectInfo,
     OpenObject,
+    Part,
+    PartPage,
+    UploadInfo,
+    UploadPage,
 )
+from aios3.storage.uploads import CompletedPart, Uploads
 
 __all__ = [
     "BodyChecks",
     "BucketInfo",
+    "CompletedPart",
     "DataDirectoryLocked",
     "ListPage",
     "NewObject",
     "ObjectInfo",
     "OpenObject",
+    "Part",
+    "PartPage",
     "Storage",
+    "UploadInfo",
+    "UploadPage",
 ]
 
 MAX_OBJECT_SIZE = 5 * 1024**3  # PutObject's limit: 5 GiB
@@ -75,6 +94,8 @@ class Storage:
             # Bucket rows are few and read by nearly every request: this process owns
             # the directory (see the lock), so it keeps them in memory.
             self._buckets = {b.name: b for b in self.index.read_now(_all_buckets)}
+            self.uploads = Uploads(self.index, self.blobs, self.bucket, _verify)
+            self.uploads.forget_completed()
         except BaseException:
             os.close(self._lock_fd)
             raise
@@ -123,14 +144,23 @@ class Storage:
             self._buckets[name] = created
 
     async def delete_bucket(self, name: str) -> None:
-        def delete(db: sqlite3.Connection) -> None:
+        def delete(db: sqlite3.Connection) -> list[str]:
             _bucket(db, name)
             if db.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone():
                 raise S3Error("BucketNotEmpty", BucketName=name)
             db.execute("DELETE FROM buckets WHERE name = ?", (name,))
+            # Unfinished multipart uploads do not keep a bucket alive; they go with it.
+            parts = db.execute(
+                "DELETE FROM parts WHERE upload_id IN"
+                " (SELECT upload_id FROM uploads WHERE bucket = ?) RETURNING body_id",
+                (name,),
+            ).fetchall()
+            db.execute("DELETE FROM uploads WHERE bucket = ?", (name,))
+            return [row[0] for row in parts]
 
-        await self.index.write(delete)
+        leftovers = await self.index.write(delete)
         self._buckets.pop(name, None)
+        await self.blobs.remove(leftovers)
 
     # -- objects -----------------------------------------------------------------
 
@@ -146,12 +176,33 @@ class Storage:
     def _open(self, db: sqlite3.Connection, bucket: str, key: str) -> OpenObject:
         for _ in range(_OPEN_ATTEMPTS):
             info = _object(db, bucket, key)
+            if info.parts:
+                ids = info.body_ids
+                if self.blobs.pin(ids):
+                    release = functools.partial(self.blobs.unpin, ids)
+                    return OpenObject(info=info, file=None, release=release)
+                continue
             try:
                 file = open(self.blobs.path_of(info.body_id), "rb")  # noqa: SIM115
             except FileNotFoundError:
                 continue
             return OpenObject(info=info, file=file)
         raise S3Error("InternalError", "The object changed too often while being opened.")
+
+    async def read_pieces(
+        self, opened: OpenObject, start: int, length: int
+    ) -> AsyncIterator[tuple[BinaryIO, int, int]]:
+        """The open files, offsets and byte counts that make up ``length`` bytes from
+        ``start``: one piece for a single body, one per part crossed for multipart."""
+        if opened.file is not None:
+            yield opened.file, start, length
+            return
+        for body_id, offset, count in pieces_of(opened.info, start, length):
+            file = await asyncio.to_thread(open, self.blobs.path_of(body_id), "rb")
+            try:
+                yield file, offset, count
+            finally:
+                file.close()
 
     async def put_object(
         self,
@@ -201,24 +252,23 @@ class Storage:
     async def _commit_row(self, info: ObjectInfo, precondition: Precondition | None) -> ObjectInfo:
         """Insert or replace the row (the visibility point), then drop the old body."""
 
-        def upsert(db: sqlite3.Connection) -> str | None:
+        def upsert(db: sqlite3.Connection) -> list[str]:
             _bucket(db, info.bucket)
             old = _find_object(db, info.bucket, info.key)
             if precondition is not None:
                 precondition(old)
             db.execute(
-                f"INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES ({OBJECT_PLACEHOLDERS})",
                 object_to_row(info),
             )
-            return old.body_id if old is not None else None
+            return old.body_ids if old is not None else []
 
         try:
             replaced = await self.index.write(upsert)
         except BaseException:
-            await self.blobs.remove([info.body_id])
+            await self.blobs.remove(info.body_ids)
             raise
-        if replaced is not None and replaced != info.body_id:
-            await self.blobs.remove([replaced])
+        await self.blobs.remove(set(replaced) - set(info.body_ids))
         return info
 
     async def copy_object(
@@ -233,23 +283,32 @@ class Storage:
         """Copy ``source`` (as looked up by the caller) to ``bucket/key``; ``new`` replaces
         its headers and metadata. The bytes are linked or copied by the kernel."""
         self.bucket(bucket)
-        body_id = self.blobs.new_id()
+        # Each body file of the source gets a second name; a multipart source stays
+        # multipart, so even a 5 TB copy moves no data.
+        renamed = {body_id: self.blobs.new_id() for body_id in source.body_ids}
+        done: list[str] = []
         try:
-            await self.blobs.duplicate(source.body_id, body_id)
-        except FileNotFoundError:
-            # The source was replaced or deleted since the caller looked it up.
-            raise S3Error("NoSuchKey", Key=source.key) from None
-        info = ObjectInfo(
+            for old_id, new_id in renamed.items():
+                await self.blobs.duplicate(old_id, new_id)
+                done.append(new_id)
+        except BaseException as exc:
+            await self.blobs.remove(done)
+            if isinstance(exc, FileNotFoundError):
+                # The source was replaced or deleted since the caller looked it up.
+                raise S3Error("NoSuchKey", Key=source.key) from None
+            raise
+        info = dataclasses.replace(
+            source,
             bucket=bucket,
             key=key,
-            size=source.size,
-            etag=source.etag,
             last_modified=time.time(),
-            body_id=body_id,
+            body_id=renamed.get(source.body_id, ""),
+            parts=tuple(
+                dataclasses.replace(part, body_id=renamed[part.body_id]) for part in source.parts
+            ),
             owner=new.owner if new is not None else source.owner,
             content_headers=new.content_headers if new is not None else source.content_headers,
             metadata=new.metadata if new is not None else source.metadata,
-            checksums=source.checksums,
         )
         return await _finish(self._commit_row(info, precondition))
 
@@ -263,11 +322,11 @@ class Storage:
             gone: list[str] = []
             for key in keys:
                 row = db.execute(
-                    "DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING body_id",
+                    f"DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING {OBJECT_COLUMNS}",
                     (bucket, key.encode("utf-8")),
                 ).fetchone()
                 if row is not None:
-                    gone.append(row[0])
+                    gone.extend(_row_to_object(row).body_ids)
             return gone
 
         await self.blobs.remove(await self.index.write(delete))
@@ -309,6 +368,24 @@ def _verify(received: ReceivedBody, checks: BodyChecks) -> dict[str, str]:
             )
         stored[algorithm] = actual
     return stored
+
+
+def pieces_of(info: ObjectInfo, start: int, length: int) -> list[tuple[str, int, int]]:
+    """(body id, offset, count) runs covering ``length`` bytes of ``info`` from ``start``."""
+    if not info.parts:
+        return [(info.body_id, start, length)]
+    runs: list[tuple[str, int, int]] = []
+    part_start = 0
+    for part in info.parts:
+        part_end = part_start + part.size
+        if length > 0 and start < part_end:
+            offset = start - part_start
+            count = min(part.size - offset, length)
+            runs.append((part.body_id, offset, count))
+            start += count
+            length -= count
+        part_start = part_end
+    return runs
 
 
 def _all_buckets(db: sqlite3.Connection) -> list[BucketInfo]:

@@ -14,7 +14,9 @@ import errno
 import hashlib
 import os
 import shutil
+import threading
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +51,11 @@ class BlobStore:
         self.fsync = fsync
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        # Bodies a reader still needs (multipart objects are read file by file), and
+        # those removed meanwhile, to unlink when the last reader lets go.
+        self._pins: Counter[str] = Counter()
+        self._doomed: set[str] = set()
+        self._pin_lock = threading.Lock()
 
     @staticmethod
     def new_id() -> str:
@@ -165,9 +172,81 @@ class BlobStore:
             await asyncio.to_thread(self._remove, ids)
 
     def _remove(self, body_ids: list[str]) -> None:
+        with self._pin_lock:
+            pinned = {body_id for body_id in body_ids if body_id in self._pins}
+            self._doomed.update(pinned)
         for body_id in body_ids:
+            if body_id not in pinned:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path_of(body_id))
+
+    def pin(self, body_ids: Iterable[str]) -> bool:
+        """Keep these bodies on disk until ``unpin``; False (and nothing pinned) when
+        one of them is already gone."""
+        ids = list(body_ids)
+        with self._pin_lock:
+            self._pins.update(ids)
+        if all(self.path_of(body_id).exists() for body_id in ids):
+            return True
+        self.unpin(ids)
+        return False
+
+    def unpin(self, body_ids: Iterable[str]) -> None:
+        """Release a pin; bodies removed while pinned are unlinked now (off the loop)."""
+        ready: list[str] = []
+        with self._pin_lock:
+            for body_id in body_ids:
+                self._pins[body_id] -= 1
+                if self._pins[body_id] <= 0:
+                    del self._pins[body_id]
+                    if body_id in self._doomed:
+                        self._doomed.discard(body_id)
+                        ready.append(body_id)
+        if ready:
+            threading.Thread(target=self._remove, args=(ready,), daemon=True).start()
+
+    async def copy_range(
+        self, pieces: list[tuple[str, int, int]], *, algorithms: Iterable[str]
+    ) -> ReceivedBody:
+        """Write the bytes of ``pieces`` (body id, offset, count) into a new temp body,
+        hashing as it goes, in one thread hop with a bounded buffer."""
+        return await asyncio.to_thread(self._copy_range, pieces, list(algorithms))
+
+    def _copy_range(
+        self, pieces: list[tuple[str, int, int]], algorithms: list[str]
+    ) -> ReceivedBody:
+        temp_path = self.tmp_dir / f"{uuid.uuid4().hex}.part"
+        md5 = hashlib.md5()
+        hashers = {name: new_hasher(name) for name in algorithms}
+        size = 0
+        try:
+            with open(temp_path, "wb") as out:
+                for body_id, offset, count in pieces:
+                    with open(self.path_of(body_id), "rb") as source:
+                        source.seek(offset)
+                        while count > 0:
+                            chunk = source.read(min(count, _WRITE_SIZE))
+                            if not chunk:
+                                raise FileNotFoundError(body_id)  # body shorter than its row
+                            md5.update(chunk)
+                            for hasher in hashers.values():
+                                hasher.update(chunk)
+                            out.write(chunk)
+                            size += len(chunk)
+                            count -= len(chunk)
+                if self.fsync:
+                    out.flush()
+                    os.fsync(out.fileno())
+        except BaseException:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path_of(body_id))
+                os.unlink(temp_path)
+            raise
+        return ReceivedBody(
+            temp_path=temp_path,
+            size=size,
+            md5=md5.digest(),
+            checksums={name: h.digest() for name, h in hashers.items()},
+        )
 
     # -- start-up ----------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aios3.storage.models import BucketInfo, ObjectInfo
+from aios3.storage.models import BucketInfo, ObjectInfo, Part
 
 T = TypeVar("T")
 
@@ -40,14 +40,44 @@ CREATE TABLE IF NOT EXISTS objects (
     content_headers TEXT NOT NULL,
     metadata TEXT NOT NULL,
     checksums TEXT NOT NULL,
+    parts TEXT NOT NULL,
+    checksum_type TEXT NOT NULL,
     PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    owner TEXT NOT NULL,
+    initiated REAL NOT NULL,
+    content_headers TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    checksum_algorithm TEXT,
+    checksum_type TEXT,
+    -- Set once completed: the part list it was completed with and the resulting ETag,
+    -- so that a repeated CompleteMultipartUpload answers the same (as S3 does).
+    completed_parts TEXT,
+    completed_etag TEXT
+);
+CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (bucket, key, upload_id);
+CREATE TABLE IF NOT EXISTS parts (
+    upload_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    body_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified REAL NOT NULL,
+    checksums TEXT NOT NULL,
+    PRIMARY KEY (upload_id, number)
 ) WITHOUT ROWID;
 """
 
 # Keys are stored as UTF-8 BLOBs so that SQLite's memcmp order is S3's byte order.
 _OBJECT_COLUMNS = (
-    "bucket, key, size, etag, last_modified, body_id, owner, content_headers, metadata, checksums"
+    "bucket, key, size, etag, last_modified, body_id, owner, content_headers, metadata, "
+    "checksums, parts, checksum_type"
 )
+OBJECT_PLACEHOLDERS = ",".join("?" * 12)
 
 
 def row_to_object(row: tuple[Any, ...]) -> ObjectInfo:
@@ -63,7 +93,18 @@ def row_to_object(row: tuple[Any, ...]) -> ObjectInfo:
         content_headers=json.loads(row[7]),
         metadata=json.loads(row[8]),
         checksums=json.loads(row[9]),
+        parts=tuple(part_from_json(item) for item in json.loads(row[10])),
+        checksum_type=row[11],
     )
+
+
+def part_from_json(item: list[Any]) -> Part:
+    number, body_id, size, etag, checksums = item
+    return Part(number=number, body_id=body_id, size=size, etag=etag, checksums=checksums)
+
+
+def part_to_json(part: Part) -> list[Any]:
+    return [part.number, part.body_id, part.size, part.etag, part.checksums]
 
 
 def object_to_row(info: ObjectInfo) -> tuple[Any, ...]:
@@ -78,6 +119,8 @@ def object_to_row(info: ObjectInfo) -> tuple[Any, ...]:
         json.dumps(info.content_headers),
         json.dumps(info.metadata),
         json.dumps(info.checksums),
+        json.dumps([part_to_json(part) for part in info.parts]),
+        info.checksum_type,
     )
 
 
@@ -209,7 +252,12 @@ class Index:
 
 def all_body_ids(db: sqlite3.Connection) -> Iterator[str]:
     """Every body id an index row points to (for the start-up sweep)."""
-    for (body_id,) in db.execute("SELECT body_id FROM objects"):
+    for body_id, parts in db.execute("SELECT body_id, parts FROM objects"):
+        if body_id:
+            yield body_id
+        for item in json.loads(parts):
+            yield part_from_json(item).body_id
+    for (body_id,) in db.execute("SELECT body_id FROM parts"):
         yield body_id
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -14,6 +15,19 @@ class BucketInfo:
     owner: str
     region: str
     created: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a multipart upload, or of the object it became."""
+
+    number: int
+    body_id: str
+    size: int
+    etag: str  # hex MD5 of the part, without quotes
+    last_modified: float = 0.0
+    # Algorithm -> base64 checksum of this part alone.
+    checksums: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,16 @@ class ObjectInfo:
     metadata: dict[str, str] = field(default_factory=dict)
     # Algorithm (CRC32, SHA256, ...) -> base64 value.
     checksums: dict[str, str] = field(default_factory=dict)
+    # A completed multipart upload keeps its parts as its body (no copy at completion);
+    # then ``body_id`` is empty and the parts, in order, hold the bytes.
+    parts: tuple[Part, ...] = ()
+    # FULL_OBJECT or COMPOSITE: what the stored checksum covers (multipart uploads).
+    checksum_type: str = "FULL_OBJECT"
+
+    @property
+    def body_ids(self) -> list[str]:
+        """Every body file this object's bytes live in."""
+        return [part.body_id for part in self.parts] if self.parts else [self.body_id]
 
 
 @dataclass(frozen=True)
@@ -64,12 +88,57 @@ class ListPage:
     last: str | None
 
 
+@dataclass(frozen=True)
+class UploadInfo:
+    """A multipart upload in progress."""
+
+    upload_id: str
+    bucket: str
+    key: str
+    owner: str
+    initiated: float
+    content_headers: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    checksum_algorithm: str | None = None
+    checksum_type: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadPage:
+    """One page of ListMultipartUploads."""
+
+    uploads: list[UploadInfo]
+    common_prefixes: list[str]
+    is_truncated: bool
+    next_key: str | None
+    next_upload_id: str | None
+
+
+@dataclass(frozen=True)
+class PartPage:
+    """One page of ListParts."""
+
+    upload: UploadInfo
+    parts: list[Part]
+    is_truncated: bool
+    next_marker: int | None
+
+
 @dataclass
 class OpenObject:
-    """An object whose body file is open: reads see this version even if it is replaced."""
+    """An object whose bytes stay readable, whole, even if it is replaced meanwhile.
+
+    A single-body object holds its open file. A multipart object pins its part files
+    instead (they are opened one at a time while sending); ``close`` releases either.
+    """
 
     info: ObjectInfo
-    file: BinaryIO
+    file: BinaryIO | None
+    release: Callable[[], None] | None = None
 
     def close(self) -> None:
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
+        if self.release is not None:
+            self.release()
+            self.release = None
