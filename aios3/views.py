@@ -4,6 +4,9 @@ Each view turns the raw request into an ``S3Request``: bucket and key from the r
 still-encoded path, the operation from the routing table, the principal from auth;
 then it calls the operation's handler. Operations that routing knows but no handler
 implements answer NotImplemented.
+
+Access control lives here too, once for every operation: a bucket belongs to the user
+who created it, and nobody else may do anything with it or its objects.
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ from urllib.parse import unquote_to_bytes
 from aiohttp import web
 from multidict import MultiDict
 
-from aios3.auth import RequestParts, authenticate
+from aios3.auth import AuthResult, RequestParts, authenticate, is_anonymous
 from aios3.auth.request import parse_query
+from aios3.config import Config
 from aios3.errors import S3Error
-from aios3.handlers import buckets, copy, listing, multi_delete, objects
+from aios3.handlers import buckets, copy, listing, multi_delete, multipart, objects
 from aios3.handlers.context import S3Request, effective_headers
 from aios3.keys import CONFIG, STORAGE
 from aios3.routing import Level, Op, resolve
+from aios3.storage import Storage
 
 Handler = Callable[[S3Request], Awaitable[web.StreamResponse]]
 
@@ -39,9 +44,19 @@ HANDLERS: dict[Op, Handler] = {
     Op.HeadObject: objects.head_object,
     Op.DeleteObject: objects.delete_object,
     Op.CopyObject: copy.copy_object,
+    Op.CreateMultipartUpload: multipart.create_multipart_upload,
+    Op.UploadPart: multipart.upload_part,
+    Op.UploadPartCopy: multipart.upload_part_copy,
+    Op.CompleteMultipartUpload: multipart.complete_multipart_upload,
+    Op.AbortMultipartUpload: multipart.abort_multipart_upload,
+    Op.ListParts: multipart.list_parts,
+    Op.ListMultipartUploads: multipart.list_multipart_uploads,
 }
 
 MAX_KEY_BYTES = 1024
+
+# Operations that read another bucket named by ``x-amz-copy-source``.
+_COPIES = frozenset({Op.CopyObject, Op.UploadPartCopy})
 
 
 def split_path(raw_path: str) -> tuple[str, str]:
@@ -73,6 +88,31 @@ def parse_arguments(raw_query: str) -> MultiDict[str]:
         raise S3Error("InvalidURI") from None
 
 
+def _authenticate(parts: RequestParts, config: Config) -> AuthResult:
+    """The verified signer, or with ``no_auth`` the default user for a request that
+    carries no credentials at all. A request that is signed is always verified, so a
+    wrong key or signature is still refused when unsigned ones are welcome."""
+    if config.no_auth and is_anonymous(parts):
+        return AuthResult(access_key=config.access_key, signing="anonymous", content_sha256=None)
+    return authenticate(parts, config.credentials, datetime.now(UTC))
+
+
+def check_access(storage: Storage, bucket: str, principal: str) -> None:
+    """AccessDenied unless ``principal`` owns ``bucket``.
+
+    The lookup is in memory (no thread hop). A bucket that does not exist passes, so
+    the handler answers NoSuchBucket as S3 does to its own account.
+    """
+    try:
+        owner = storage.bucket(bucket).owner
+    except S3Error as error:
+        if error.code == "NoSuchBucket":
+            return
+        raise
+    if owner != principal:
+        raise S3Error("AccessDenied")
+
+
 class S3View(web.View):
     """Shared request flow of the three views."""
 
@@ -96,7 +136,16 @@ class S3View(web.View):
             raw_query=raw_query,
             headers=tuple(request.headers.items()),
         )
-        auth = authenticate(parts, config.credentials, datetime.now(UTC))
+        auth = _authenticate(parts, config)
+        storage = request.app[STORAGE]
+        headers = effective_headers(request.headers, query)
+        # Before NotImplemented: someone else's bucket tells a caller nothing at all.
+        if bucket and resolved.op is not Op.CreateBucket:
+            # CreateBucket of a taken name is storage's BucketAlreadyExists instead.
+            check_access(storage, bucket, auth.access_key)
+        source = headers.get("x-amz-copy-source")
+        if resolved.op in _COPIES and source is not None:
+            check_access(storage, copy.parse_copy_source(source)[0], auth.access_key)
         handler = HANDLERS.get(resolved.op)
         if handler is None:
             raise S3Error("NotImplemented", f"{resolved.name} is not implemented by aios3 yet.")
@@ -107,9 +156,9 @@ class S3View(web.View):
             key=key,
             query=query,
             auth=auth,
-            storage=request.app[STORAGE],
+            storage=storage,
             config=config,
-            headers=effective_headers(request.headers, query),
+            headers=headers,
         )
         return await handler(s3)
 

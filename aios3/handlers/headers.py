@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from multidict import CIMultiDictProxy
 
 from aios3 import checksums
+from aios3.auth.chunked import trailer_algorithm
 from aios3.errors import S3Error
 from aios3.handlers.context import http_date
 from aios3.storage import BodyChecks, NewObject, ObjectInfo
@@ -50,10 +51,13 @@ def new_object(headers: CIMultiDictProxy[str], owner: str) -> NewObject:
 
 
 def body_checks(headers: CIMultiDictProxy[str]) -> BodyChecks:
-    """The digests a writer sent: Content-MD5 and at most one x-amz-checksum-*.
+    """The digests a writer sent: Content-MD5 and at most one x-amz-checksum-*, as a
+    header or announced by ``x-amz-trailer`` for an aws-chunked body's trailer.
 
-    With no checksum at all we compute CRC64NVME, as S3 has done for every new object
-    since December 2024 ("Checking object integrity").
+    A trailer's value only arrives after the data: the aws-chunked decoder compares it,
+    so here its algorithm is only asked for (computed and stored). With no checksum at
+    all we compute CRC64NVME, as S3 has done for every new object since December 2024
+    ("Checking object integrity").
     """
     md5_header = headers.get("Content-MD5")
     content_md5 = checksums.decode_md5(md5_header) if md5_header is not None else None
@@ -70,6 +74,15 @@ def body_checks(headers: CIMultiDictProxy[str]) -> BodyChecks:
     wanted: dict[str, str | None] = {
         algorithm: checksums.validate(algorithm, value) for algorithm, value in sent.items()
     }
+    trailer = headers.get("x-amz-trailer")
+    if trailer is not None and trailer.strip():
+        algorithm = trailer_algorithm(trailer.strip().lower())
+        if wanted and algorithm not in wanted:
+            raise S3Error(
+                "InvalidRequest",
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+            )
+        wanted.setdefault(algorithm, None)
     declared = headers.get("x-amz-sdk-checksum-algorithm") or headers.get(
         "x-amz-checksum-algorithm"
     )
@@ -103,7 +116,7 @@ def object_headers(info: ObjectInfo, *, with_checksums: bool) -> dict[str, str]:
         headers[_META + name] = value
     if with_checksums and info.checksums:
         headers.update(checksum_headers(info.checksums))
-        headers["x-amz-checksum-type"] = "FULL_OBJECT"
+        headers["x-amz-checksum-type"] = info.checksum_type
     return headers
 
 

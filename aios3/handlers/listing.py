@@ -18,25 +18,28 @@ _MAX_KEYS = 1000
 _INT_MAX = 2**31 - 1
 
 
-def _max_keys(s3: S3Request) -> int:
-    raw = s3.query.get("max-keys")
+def count_argument(
+    s3: S3Request, name: str = "max-keys", *, default: int = _MAX_KEYS, cap: int = _MAX_KEYS
+) -> int:
+    """A non-negative count parameter (max-keys, max-uploads, max-parts, ...), at most
+    ``cap``; anything but plain digits within a signed 32-bit int is InvalidArgument."""
+    raw = s3.query.get(name)
     if raw is None:
-        return _MAX_KEYS
-    # Plain decimal digits within a signed 32-bit int: int() alone would also take
-    # " 5", "+5" and "1_000", which S3 refuses.
+        return default
+    # int() alone would also take " 5", "+5" and "1_000", which S3 refuses.
     digits = raw.isascii() and raw.isdigit() and len(raw) <= 10
     value = int(raw) if digits else -1
     if not 0 <= value <= _INT_MAX:
         raise S3Error(
             "InvalidArgument",
-            "Provided max-keys not an integer or within integer range",
-            ArgumentName="max-keys",
+            f"Provided {name} not an integer or within integer range",
+            ArgumentName=name,
             ArgumentValue=raw,
         )
-    return min(value, _MAX_KEYS)
+    return min(value, cap)
 
 
-def _url_encoding(s3: S3Request) -> bool:
+def url_encoding(s3: S3Request) -> bool:
     encoding = s3.query.get("encoding-type")
     if encoding is None:
         return False
@@ -58,7 +61,7 @@ def _contents(info: ObjectInfo, url: bool, with_owner: bool) -> dict[str, Any]:
     }
     if info.checksums:
         entry["ChecksumAlgorithm"] = sorted(info.checksums)
-        entry["ChecksumType"] = "FULL_OBJECT"
+        entry["ChecksumType"] = info.checksum_type
     entry["Size"] = str(info.size)
     if with_owner:
         entry["Owner"] = xml.owner(info.owner)
@@ -78,8 +81,8 @@ def _page_body(page: ListPage, url: bool, with_owner: bool) -> dict[str, Any]:
 
 
 async def list_objects(s3: S3Request) -> web.StreamResponse:
-    url = _url_encoding(s3)
-    max_keys = _max_keys(s3)
+    url = url_encoding(s3)
+    max_keys = count_argument(s3)
     prefix = s3.query.get("prefix", "")
     delimiter = s3.query.get("delimiter", "")
     marker = s3.query.get("marker", "")
@@ -120,8 +123,8 @@ def _decode_token(token: str) -> str:
 
 
 async def list_objects_v2(s3: S3Request) -> web.StreamResponse:
-    url = _url_encoding(s3)
-    max_keys = _max_keys(s3)
+    url = url_encoding(s3)
+    max_keys = count_argument(s3)
     prefix = s3.query.get("prefix", "")
     delimiter = s3.query.get("delimiter", "")
     token = s3.query.get("continuation-token")

@@ -81,13 +81,13 @@ def test_every_response_has_a_request_id(server: RunningServer, method: str, pat
     [
         ("GET", "/{bucket}?acl", "GetBucketAcl"),
         ("PUT", "/{bucket}?versioning", "PutBucketVersioning"),
-        ("GET", "/{bucket}?uploads", "ListMultipartUploads"),
+        ("PUT", "/{bucket}?lifecycle", "PutBucketLifecycleConfiguration"),
         ("GET", "/{bucket}?versions", "ListObjectVersions"),
         ("DELETE", "/{bucket}?tagging", "DeleteBucketTagging"),
         ("GET", "/{bucket}/key?tagging", "GetObjectTagging"),
-        ("POST", "/{bucket}/key?uploads", "CreateMultipartUpload"),
-        ("PUT", "/{bucket}/key?partNumber=1&uploadId=abc", "UploadPart"),
-        ("GET", "/{bucket}/key?uploadId=abc", "ListParts"),
+        ("POST", "/{bucket}/key?select&select-type=2", "SelectObjectContent"),
+        ("GET", "/{bucket}/key?acl", "GetObjectAcl"),
+        ("GET", "/{bucket}/key?attributes", "GetObjectAttributes"),
         ("POST", "/{bucket}/key?restore", "RestoreObject"),
     ],
 )
