@@ -312,9 +312,27 @@ class Storage:
         )
         return await _finish(self._commit_row(info, precondition))
 
-    async def delete_object(self, bucket: str, key: str) -> None:
-        """Remove a key; a missing key is not an error (S3 answers 204 either way)."""
-        await self.delete_objects(bucket, [key])
+    async def delete_object(
+        self, bucket: str, key: str, *, precondition: Precondition | None = None
+    ) -> None:
+        """Remove a key; a missing key is not an error (S3 answers 204 either way).
+        ``precondition`` sees the current version inside the deleting transaction."""
+        if precondition is None:
+            await self.delete_objects(bucket, [key])
+            return
+
+        def delete(db: sqlite3.Connection) -> list[str]:
+            _bucket(db, bucket)
+            current = _find_object(db, bucket, key)
+            precondition(current)
+            if current is None:
+                return []
+            db.execute(
+                "DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key.encode("utf-8"))
+            )
+            return current.body_ids
+
+        await self.blobs.remove(await self.index.write(delete))
 
     async def delete_objects(self, bucket: str, keys: Sequence[str]) -> None:
         def delete(db: sqlite3.Connection) -> list[str]:
