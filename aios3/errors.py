@@ -21,7 +21,10 @@ _CODES: dict[str, tuple[int, str]] = {
         "Your previous request to create the named bucket succeeded and you already own it.",
     ),
     "BucketNotEmpty": (409, "The bucket that you tried to delete is not empty."),
-    "EntityTooSmall": (400, "Your proposed upload is smaller than the minimum allowed object size."),
+    "EntityTooSmall": (
+        400,
+        "Your proposed upload is smaller than the minimum allowed object size.",
+    ),
     "EntityTooLarge": (400, "Your proposed upload exceeds the maximum allowed object size."),
     "IllegalLocationConstraintException": (400, "The specified location-constraint is not valid."),
     "IncompleteBody": (
@@ -41,9 +44,15 @@ _CODES: dict[str, tuple[int, str]] = {
     "InvalidBucketName": (400, "The specified bucket is not valid."),
     "InvalidDigest": (400, "The Content-MD5 or checksum value that you specified is not valid."),
     "InvalidLocationConstraint": (400, "The specified location-constraint is not valid."),
-    "InvalidPart": (400, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."),
+    "InvalidPart": (
+        400,
+        "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
+    ),
     "InvalidPartNumber": (416, "The requested partnumber is not satisfiable"),
-    "InvalidPartOrder": (400, "The list of parts was not in ascending order. The parts list must be specified in order by part number."),
+    "InvalidPartOrder": (
+        400,
+        "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
+    ),
     "InvalidRange": (416, "The requested range is not satisfiable"),
     "InvalidRequest": (400, "Invalid Request"),
     "InvalidURI": (400, "Couldn't parse the specified URI."),
@@ -58,7 +67,10 @@ _CODES: dict[str, tuple[int, str]] = {
     "MissingContentLength": (411, "You must provide the Content-Length HTTP header."),
     "MissingSecurityHeader": (400, "Your request is missing a required header."),
     "NoSuchBucket": (404, "The specified bucket does not exist"),
-    "NoSuchUpload": (404, "The specified multipart upload does not exist. The upload ID might not be valid, or the multipart upload might have been aborted or completed."),
+    "NoSuchUpload": (
+        404,
+        "The specified multipart upload does not exist. The upload ID might not be valid, or the multipart upload might have been aborted or completed.",
+    ),
     "NoSuchKey": (404, "The specified key does not exist."),
     "NotImplemented": (
         501,

@@ -412,10 +412,59 @@ def test_missing_content_sha256_rejected() -> None:
         "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
     ],
 )
-def test_streaming_payload_not_implemented(value: str) -> None:
+def test_streaming_payload_accepted_with_its_chunk_chain(value: str) -> None:
+    url = f"{ENDPOINT}/b/k"
+    request = AWSRequest(method="PUT", url=url, headers={"Content-Encoding": "aws-chunked"})
+    signer = S3SigV4Auth(Credentials(AK, SK), "s3", "us-east-1")
+    signer.payload = lambda _request: value
+    signer.add_auth(request)
+    parts = to_parts(request)
+    result = authenticate(parts, CREDS, now())
+    assert (result.content_sha256, result.streaming) == (None, value)
+    if value == "STREAMING-UNSIGNED-PAYLOAD-TRAILER":
+        assert result.chain is None
+        return
+    assert result.chain is not None
+    assert result.chain.seed == _text(request.headers["Authorization"]).rpartition("=")[2]
+    stamp = _text(request.headers["X-Amz-Date"])
+    assert result.chain.amz_date == stamp
+    assert result.chain.scope == f"{stamp[:8]}/us-east-1/s3/aws4_request"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD",
+        "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER",
+    ],
+)
+def test_sigv4a_streaming_payload_not_implemented(value: str) -> None:
     parts = header_signed("PUT", "/b/k", headers=[("Content-Encoding", "aws-chunked")])
     error = expect_error("NotImplemented", with_headers(parts, x_amz_content_sha256=value))
     assert error.status == 501
+
+
+def test_unsigned_amz_header_is_access_denied() -> None:
+    parts = header_signed("PUT", "/b/k")
+    extra = (("x-amz-meta-added", "1"), ("X-Amz-Acl", "public-read"))
+    forged = RequestParts(parts.method, parts.raw_path, parts.raw_query, parts.headers + extra)
+    error = expect_error("AccessDenied", forged)
+    assert error.detail["HeadersNotSigned"] == "x-amz-acl, x-amz-meta-added"
+
+
+def test_presigned_unsigned_amz_header_is_access_denied() -> None:
+    parts = presigned("PUT", "/b/k")
+    extra = (("x-amz-meta-added", "1"),)
+    forged = RequestParts(parts.method, parts.raw_path, parts.raw_query, parts.headers + extra)
+    error = expect_error("AccessDenied", forged)
+    assert error.detail["HeadersNotSigned"] == "x-amz-meta-added"
+
+
+def test_presigned_may_carry_unsigned_date_and_content_sha256_headers() -> None:
+    parts = presigned("PUT", "/b/k")
+    extra = (("X-Amz-Date", "20130524T000000Z"), ("X-Amz-Content-SHA256", "UNSIGNED-PAYLOAD"))
+    sent = RequestParts(parts.method, parts.raw_path, parts.raw_query, parts.headers + extra)
+    assert authenticate(sent, CREDS, now()).access_key == AK
 
 
 @pytest.mark.parametrize("value", ["nothex", "z" * 64, EMPTY_SHA[:-1], ""])

@@ -1,7 +1,18 @@
-"""Request authentication: pure SigV4/SigV2 verification and body-hash checking, no web framework."""
+"""Request authentication: pure SigV4/SigV2 verification and body checking, no web framework."""
 
+from aios3.auth.chunked import decoded_length, is_aws_chunked, verified_body
 from aios3.auth.dispatch import authenticate, is_anonymous
 from aios3.auth.payload import verify_sha256
-from aios3.auth.request import AuthResult, RequestParts
+from aios3.auth.request import AuthResult, ChunkChain, RequestParts
 
-__all__ = ["AuthResult", "RequestParts", "authenticate", "is_anonymous", "verify_sha256"]
+__all__ = [
+    "AuthResult",
+    "ChunkChain",
+    "RequestParts",
+    "authenticate",
+    "decoded_length",
+    "is_anonymous",
+    "is_aws_chunked",
+    "verified_body",
+    "verify_sha256",
+]

@@ -18,6 +18,20 @@ HeaderMap = dict[str, list[str]]
 
 
 @dataclass(frozen=True, slots=True)
+class ChunkChain:
+    """What verifying an aws-chunked body's chunk signatures needs from its SigV4 request.
+
+    Each chunk's signature signs the previous one, starting from the request's own
+    (the seed), with the request's signing key, timestamp and scope.
+    """
+
+    key: bytes
+    amz_date: str
+    scope: str
+    seed: str
+
+
+@dataclass(frozen=True, slots=True)
 class AuthResult:
     """Who signed the request, how, and which body hash the signature vouches for."""
 
@@ -27,8 +41,12 @@ class AuthResult:
     content_sha256: str | None
     """Lowercase hex SHA-256 the body must have, or None when the payload is unsigned.
 
-    Always None for SigV2, which does not sign the body.
+    Always None for SigV2, which does not sign the body, and for streaming bodies.
     """
+    streaming: str | None = None
+    """The ``STREAMING-...`` value of x-amz-content-sha256 for an aws-chunked body."""
+    chain: ChunkChain | None = None
+    """Set for the signed streaming forms: what their chunk signatures chain from."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,9 @@
 Given the framework-free ``RequestParts`` and the known credentials, each form either
 names the caller (``AuthResult``) or raises the ``S3Error`` AWS would answer with;
 ``auth.dispatch`` decides which form (or SigV2) a request uses.
-It does not read the body: it only says which SHA-256 the body must have, and
-``auth.payload`` checks that as the bytes stream in.
+It does not read the body: it only says which SHA-256 the body must have (checked by
+``auth.payload`` as the bytes stream in) or, for aws-chunked bodies, which streaming
+form they use and the seed their chunk signatures chain from (``auth.chunked``).
 
 Facts follow the Amazon S3 API reference, "Authenticating Requests (AWS Signature
 Version 4)": "Using the Authorization Header", "Signature Calculations for the
@@ -26,6 +27,7 @@ from email.utils import parsedate_to_datetime
 
 from aios3.auth.request import (
     AuthResult,
+    ChunkChain,
     HeaderMap,
     Pairs,
     RequestParts,
@@ -39,6 +41,14 @@ from aios3.errors import S3Error
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+# x-amz-content-sha256 values of aws-chunked bodies ("Authenticating Requests: Using the
+# Authorization Header", the table of x-amz-content-sha256 values).
+STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+_STREAMING_SIGV4A = frozenset(
+    {"STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD", "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER"}
+)
 SERVICE = "s3"
 TERMINATOR = "aws4_request"
 # S3 answers RequestTimeTooSkewed when a header-signed request's time is more than 15
@@ -48,6 +58,10 @@ MAX_SKEW = timedelta(minutes=15)
 MAX_EXPIRES = 604800
 
 _SIGV4A = "AWS4-ECDSA-P256-SHA256"
+# x-amz-* headers a request may carry without signing them: both already feed the
+# string to sign in the header form (the payload hash line, the timestamp), and a
+# presigned URL carries its own X-Amz-Date in the query.
+_UNSIGNED_OK = frozenset({"x-amz-content-sha256", "x-amz-date"})
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _CREDENTIAL_FORMAT = 'expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".'
 _HEADER_MALFORMED = "The authorization header is malformed; "
@@ -117,7 +131,7 @@ def verify_header(
             "InvalidRequest", "Missing required header for this request: x-amz-content-sha256"
         )
     payload_hash = payload_hash.strip()
-    content_sha256 = _content_sha256(payload_hash)
+    content_sha256, streaming = _content_sha256(payload_hash)
 
     _check_signature(
         req,
@@ -132,7 +146,17 @@ def verify_header(
         secret,
         signature,
     )
-    return AuthResult(access_key, "sigv4-header", content_sha256)
+    return _result(
+        access_key,
+        "sigv4-header",
+        content_sha256,
+        streaming,
+        secret,
+        stamp,
+        scope_date,
+        region,
+        signature,
+    )
 
 
 def verify_query(
@@ -203,7 +227,7 @@ def verify_query(
     # an x-amz-content-sha256 header, in which case that value is what it signed.
     header_hash = first_header(headers, "x-amz-content-sha256")
     payload_hash = UNSIGNED_PAYLOAD if header_hash is None else header_hash.strip()
-    content_sha256 = _content_sha256(payload_hash)
+    content_sha256, streaming = _content_sha256(payload_hash)
 
     _check_signature(
         req,
@@ -218,10 +242,43 @@ def verify_query(
         secret,
         signature,
     )
-    return AuthResult(access_key, "sigv4-query", content_sha256)
+    return _result(
+        access_key,
+        "sigv4-query",
+        content_sha256,
+        streaming,
+        secret,
+        stamp,
+        scope_date,
+        region,
+        signature,
+    )
 
 
 # --- shared checks ------------------------------------------------------------------
+
+
+def _result(
+    access_key: str,
+    signing: str,
+    content_sha256: str | None,
+    streaming: str | None,
+    secret: str,
+    stamp: str,
+    scope_date: str,
+    region: str,
+    signature: str,
+) -> AuthResult:
+    """The verified caller; for signed aws-chunked bodies, with the seed their chunks chain from."""
+    chain = None
+    if streaming in (STREAMING_SIGNED, STREAMING_SIGNED_TRAILER):
+        chain = ChunkChain(
+            key=signing_key(secret, scope_date, region, SERVICE),
+            amz_date=stamp,
+            scope=f"{scope_date}/{region}/{SERVICE}/{TERMINATOR}",
+            seed=signature.lower(),
+        )
+    return AuthResult(access_key, signing, content_sha256, streaming, chain)
 
 
 def _check_signature(
@@ -245,6 +302,22 @@ def _check_signature(
             "AccessDenied",
             "There were headers present in the request which were not signed",
             HeadersNotSigned="host",
+        )
+    # S3 refuses x-amz-* headers left out of the signature, so that nobody can add
+    # metadata, checksums or copy sources to a signed request (or a presigned URL).
+    signed = set(names)
+    unsigned = sorted(
+        {
+            name
+            for name in headers
+            if name.startswith("x-amz-") and name not in signed and name not in _UNSIGNED_OK
+        }
+    )
+    if unsigned:
+        raise S3Error(
+            "AccessDenied",
+            "There were headers present in the request which were not signed",
+            HeadersNotSigned=", ".join(unsigned),
         )
     canonical_headers = "".join(
         [f"{name}:{canonical_header_value(headers.get(name))}\n" for name in names]
@@ -292,15 +365,17 @@ def _secret_for(access_key: str, credentials: Mapping[str, str]) -> str:
     return secret
 
 
-def _content_sha256(value: str) -> str | None:
-    """Interpret x-amz-content-sha256: a body hash, unsigned, or a streaming mode."""
+def _content_sha256(value: str) -> tuple[str | None, str | None]:
+    """Interpret x-amz-content-sha256: (body hash or None, streaming mode or None)."""
     if len(value) == 64 and _HEX_DIGITS.issuperset(value):
         # Accepting uppercase hex is a small leniency; AuthResult promises lowercase.
-        return value.lower()
+        return value.lower(), None
     if value == UNSIGNED_PAYLOAD:
-        return None
-    if value.startswith("STREAMING-"):
-        raise S3Error("NotImplemented", "aws-chunked streaming uploads are not supported yet")
+        return None, None
+    if value in (STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER):
+        return None, value
+    if value in _STREAMING_SIGV4A:
+        raise S3Error("NotImplemented", "Signature Version 4A is not supported")
     raise S3Error(
         "InvalidArgument",
         "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, "

@@ -10,7 +10,7 @@ from datetime import datetime
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
-from aios3.auth import AuthResult, verify_sha256
+from aios3.auth import AuthResult, decoded_length, is_aws_chunked, verified_body
 from aios3.config import Config
 from aios3.errors import S3Error
 from aios3.routing import Resolved
@@ -42,18 +42,44 @@ class S3Request:
         return self.headers.get(name)
 
     def body(self) -> AsyncIterator[bytes]:
-        """The request body as a stream, checked against the signed payload hash."""
-        return verify_sha256(self.request.content.iter_chunked(_CHUNK), self.auth.content_sha256)
+        """The request body as the operation sees it, whichever form it came in.
+
+        aws-chunked bodies arrive decoded, their chunk signatures, decoded length and
+        trailer checksum checked as bytes arrive; plain ones checked against the signed
+        payload hash. Every failure is raised before the stream ends, so storage keeps
+        nothing. Call this before reading: header problems are raised right away.
+        """
+        return verified_body(self.request.content.iter_chunked(_CHUNK), self.auth, self.headers.get)
+
+    def body_length(self) -> int | None:
+        """The body's length once decoded, as the client announced it.
+
+        ``x-amz-decoded-content-length`` for aws-chunked bodies (None when a client sent
+        none: the decoder then takes the length from the framing), Content-Length
+        otherwise. A plain body with no length at all (HTTP chunked transfer without
+        aws-chunked) is MissingContentLength, as in S3.
+        """
+        if is_aws_chunked(self.auth, self.headers.get):
+            return decoded_length(self.headers.get)
+        length = self.request.content_length
+        if length is None:
+            raise S3Error("MissingContentLength")
+        return length
 
     async def small_body(self, limit: int) -> bytes:
         """A whole (XML) body of at most ``limit`` bytes; larger ones are refused
         without being buffered."""
-        declared = self.request.content_length
+        body = self.body()
+        declared = (
+            decoded_length(self.headers.get)
+            if is_aws_chunked(self.auth, self.headers.get)
+            else self.request.content_length
+        )
         if declared is not None and declared > limit:
             raise S3Error("MaxMessageLengthExceeded", "Your request was too big.")
         parts: list[bytes] = []
         size = 0
-        async for chunk in self.body():
+        async for chunk in body:
             size += len(chunk)
             if size > limit:
                 raise S3Error("MaxMessageLengthExceeded", "Your request was too big.")

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import BinaryIO
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 
 from aios3.errors import S3Error
 from aios3.handlers.conditions import ByteRange, check_conditions, etag_matches, parse_range
@@ -28,20 +29,19 @@ _FALLBACK_CHUNK = 1 << 20
 
 
 async def put_object(s3: S3Request) -> web.StreamResponse:
-    length = s3.request.content_length
-    if length is None:
-        raise S3Error("MissingContentLength")
+    length = s3.body_length()
     new = new_object(s3.headers, s3.principal)
     checks = body_checks(s3.headers)
-    if length > 5 * 1024**3:
+    if length is not None and length > 5 * 1024**3:
         raise S3Error("EntityTooLarge", ProposedSize=str(length), MaxSizeAllowed=str(5 * 1024**3))
+    body = s3.body()
     info = await s3.storage.put_object(
         s3.bucket,
         s3.key,
-        _exactly(s3, length),
+        body if length is None else exactly(body, length),
         new,
         checks,
-        precondition=_write_condition(s3),
+        precondition=write_condition(s3),
     )
     headers = {"ETag": f'"{info.etag}"', **checksum_headers(info.checksums)}
     if info.checksums:
@@ -49,7 +49,7 @@ async def put_object(s3: S3Request) -> web.StreamResponse:
     return web.Response(headers=headers)
 
 
-def _write_condition(s3: S3Request) -> Callable[[ObjectInfo | None], None] | None:
+def write_condition(s3: S3Request) -> Callable[[ObjectInfo | None], None] | None:
     """Conditional writes (PutObject reference, If-Match / If-None-Match): checked by
     storage against the current version inside the commit, so two racing writers
     cannot both pass an If-None-Match: *."""
@@ -73,10 +73,11 @@ def _write_condition(s3: S3Request) -> Callable[[ObjectInfo | None], None] | Non
     return check
 
 
-async def _exactly(s3: S3Request, length: int) -> AsyncIterator[bytes]:
-    """The body, which must be exactly Content-Length bytes long."""
+async def exactly(body: AsyncIterator[bytes], length: int) -> AsyncIterator[bytes]:
+    """The body, which must be exactly as long as announced (Content-Length, or
+    x-amz-decoded-content-length, which the aws-chunked decoder also enforces)."""
     received = 0
-    async for chunk in s3.body():
+    async for chunk in body:
         received += len(chunk)
         yield chunk
     if received != length:
@@ -100,71 +101,101 @@ def _not_modified(error: S3Error, info: ObjectInfo) -> S3Error:
     return error
 
 
-async def head_object(s3: S3Request) -> web.StreamResponse:
-    info = await s3.storage.head_object(s3.bucket, s3.key)
+def _selection(s3: S3Request, info: ObjectInfo) -> tuple[ByteRange | None, dict[str, str]]:
+    """The bytes a read asks for: a Range, a ``partNumber`` (a ranged read of one part,
+    GetObject reference), or everything (None); plus headers describing a part read."""
+    requested_part = s3.query.get("partNumber")
+    if requested_part is None:
+        return parse_range(s3.header("Range"), info.size), {}
+    if s3.header("Range") is not None:
+        raise S3Error(
+            "InvalidRequest", "Cannot specify both Range header and partNumber query parameter"
+        )
+    number = int(requested_part) if requested_part.isdigit() else 0
+    if not 1 <= number <= 10_000:
+        raise S3Error(
+            "InvalidArgument",
+            "Part number must be an integer between 1 and 10000, inclusive",
+            ArgumentName="partNumber",
+            ArgumentValue=requested_part,
+        )
+    if not info.parts:
+        # A single-part object answers partNumber=1 with all of itself.
+        if number != 1:
+            raise S3Error(
+                "InvalidPartNumber", PartNumberRequested=requested_part, ActualPartCount="1"
+            )
+        return (ByteRange(0, info.size - 1) if info.size else None), {}
+    if number > len(info.parts):
+        raise S3Error(
+            "InvalidPartNumber",
+            PartNumberRequested=requested_part,
+            ActualPartCount=str(len(info.parts)),
+        )
+    start = sum(part.size for part in info.parts[: number - 1])
+    size = info.parts[number - 1].size
+    return ByteRange(start, start + size - 1), {"x-amz-mp-parts-count": str(len(info.parts))}
+
+
+def _read_response(s3: S3Request, info: ObjectInfo) -> tuple[web.StreamResponse, ByteRange]:
+    """Status and headers of a GET or HEAD, after its conditions held."""
     try:
         check_conditions(info, s3.header)
     except S3Error as error:
         raise _not_modified(error, info) from None
-    byte_range = parse_range(s3.header("Range"), info.size)
-    headers = _read_headers(s3, info, ranged=byte_range is not None)
-    if byte_range is None:
-        return _head(headers, info.size)
-    headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{info.size}"
-    response = _head(headers, byte_range.length)
-    response.set_status(206)
-    return response
-
-
-def _head(headers: dict[str, str], length: int) -> web.StreamResponse:
+    selected, extra = _selection(s3, info)
+    headers = _read_headers(s3, info, ranged=selected is not None)
+    headers.update(extra)
     response = web.StreamResponse(headers=headers)
-    response.content_length = length
+    if selected is None:
+        selected = ByteRange(0, info.size - 1)
+    else:
+        response.set_status(206)
+        response.headers["Content-Range"] = f"bytes {selected.start}-{selected.end}/{info.size}"
+    response.content_length = max(selected.length, 0)
+    return response, selected
+
+
+async def head_object(s3: S3Request) -> web.StreamResponse:
+    info = await s3.storage.head_object(s3.bucket, s3.key)
+    response, _ = _read_response(s3, info)
     return response
 
 
 async def get_object(s3: S3Request) -> web.StreamResponse:
     opened = await s3.storage.open_object(s3.bucket, s3.key)
     try:
-        info = opened.info
-        try:
-            check_conditions(info, s3.header)
-        except S3Error as error:
-            raise _not_modified(error, info) from None
-        byte_range = parse_range(s3.header("Range"), info.size)
-        headers = _read_headers(s3, info, ranged=byte_range is not None)
-        response = web.StreamResponse(headers=headers)
-        if byte_range is None:
-            byte_range = ByteRange(0, info.size - 1)
-        else:
-            response.set_status(206)
-            response.headers["Content-Range"] = (
-                f"bytes {byte_range.start}-{byte_range.end}/{info.size}"
-            )
-        response.content_length = max(byte_range.length, 0)
-        await _send_file(s3.request, response, opened.file, byte_range)
+        response, selected = _read_response(s3, opened.info)
+        writer = await response.prepare(s3.request)
+        count = max(selected.length, 0)
+        if count and writer is not None:
+            pieces = s3.storage.read_pieces(opened, selected.start, count)
+            async for file, offset, length in pieces:
+                await _send_file(s3.request, response, writer, file, offset, length)
+        await response.write_eof()
         return response
     finally:
         opened.close()
 
 
 async def _send_file(
-    request: web.Request, response: web.StreamResponse, file: BinaryIO, byte_range: ByteRange
+    request: web.Request,
+    response: web.StreamResponse,
+    writer: AbstractStreamWriter,
+    file: BinaryIO,
+    offset: int,
+    count: int,
 ) -> None:
-    """Send part of an open body: the kernel copies it with ``loop.sendfile`` where the
-    event loop supports that, else it is read in 1 MiB pieces off the event loop."""
-    writer = await response.prepare(request)
-    count = max(byte_range.length, 0)
-    if count and writer is not None:
-        transport = request.transport
-        if transport is None:
-            raise ConnectionResetError("client went away")
-        loop = asyncio.get_running_loop()
-        await writer.drain()
-        try:
-            await loop.sendfile(transport, file, byte_range.start, count)
-        except NotImplementedError:
-            await _send_by_reading(response, file, byte_range.start, count)
-    await response.write_eof()
+    """Send part of an open body file: the kernel copies it with ``loop.sendfile`` where
+    the event loop supports that, else it is read in 1 MiB pieces off the event loop."""
+    transport = request.transport
+    if transport is None:
+        raise ConnectionResetError("client went away")
+    await writer.drain()
+    try:
+        await asyncio.get_running_loop().sendfile(transport, file, offset, count)
+    except NotImplementedError:
+        await _send_by_reading(response, file, offset, count)
 
 
 async def _send_by_reading(
@@ -181,5 +212,21 @@ async def _send_by_reading(
 
 
 async def delete_object(s3: S3Request) -> web.StreamResponse:
-    await s3.storage.delete_object(s3.bucket, s3.key)
+    await s3.storage.delete_object(s3.bucket, s3.key, precondition=_delete_condition(s3))
     return web.Response(status=204)
+
+
+def _delete_condition(s3: S3Request) -> Callable[[ObjectInfo | None], None] | None:
+    """DeleteObject's If-Match (DeleteObject reference): decided in the deleting
+    transaction; a missing object fails it with NoSuchKey, as AWS answers."""
+    if_match = s3.header("If-Match")
+    if if_match is None:
+        return None
+
+    def check(current: ObjectInfo | None) -> None:
+        if current is None:
+            raise S3Error("NoSuchKey", Key=s3.key)
+        if not etag_matches(if_match, current.etag):
+            raise S3Error("PreconditionFailed", Condition="If-Match")
+
+    return check

@@ -13,11 +13,16 @@ something unusual.
 - :func:`signed_head` is the request line and signed headers alone, for a body written
   by hand on a socket from :func:`connect`.
 - :func:`put_objects` fills a bucket fast.
+- :func:`aws_chunked` frames a body as aws-chunked, signed by a :class:`ChunkSigner`
+  computed here with hmac/hashlib; :func:`send_raw` sends it on a socket (with HTTP
+  chunked transfer, with ``Expect: 100-continue``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import http.client
 import socket
 import xml.etree.ElementTree as ET
@@ -241,3 +246,133 @@ async def put_objects(
                     raise AssertionError(f"PUT {target}: {response.status} {await response.text()}")
 
         await asyncio.gather(*[put(key) for key in keys])
+
+
+# -- aws-chunked bodies, signed by hand ---------------------------------------------------
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+@dataclass(frozen=True)
+class ChunkSigner:
+    """What signing an aws-chunked body takes, computed from the signed request's
+    headers with hmac/hashlib alone (independent of the server's code)."""
+
+    key: bytes
+    amz_date: str
+    scope: str
+    seed: str
+
+    @classmethod
+    def of(cls, server: RunningServer, signed: Mapping[str, str]) -> ChunkSigner:
+        """The chain of a request signed by :func:`signed_headers` with the server's keys."""
+        amz_date = signed["X-Amz-Date"]
+        seed = signed["Authorization"].rpartition("Signature=")[2].strip()
+        date, region = amz_date[:8], server.config.region
+        key = _hmac(("AWS4" + server.config.secret_key).encode(), date)
+        for part in (region, "s3", "aws4_request"):
+            key = _hmac(key, part)
+        return cls(key, amz_date, f"{date}/{region}/s3/aws4_request", seed)
+
+    def sign(self, previous: str, data: bytes) -> str:
+        string_to_sign = "\n".join(
+            [
+                "AWS4-HMAC-SHA256-PAYLOAD",
+                self.amz_date,
+                self.scope,
+                previous,
+                EMPTY_SHA256,
+                hashlib.sha256(data).hexdigest(),
+            ]
+        )
+        return _hmac(self.key, string_to_sign).hex()
+
+    def sign_trailer(self, previous: str, lines: str) -> str:
+        string_to_sign = "\n".join(
+            [
+                "AWS4-HMAC-SHA256-TRAILER",
+                self.amz_date,
+                self.scope,
+                previous,
+                hashlib.sha256(lines.encode()).hexdigest(),
+            ]
+        )
+        return _hmac(self.key, string_to_sign).hex()
+
+
+def _hmac(key: bytes, text: str) -> bytes:
+    return hmac.digest(key, text.encode(), "sha256")
+
+
+def aws_chunked(
+    data: bytes,
+    chunk_size: int,
+    *,
+    signer: ChunkSigner | None = None,
+    trailer: tuple[str, str] | None = None,
+    sign_trailer: bool = True,
+) -> bytes:
+    """``data`` framed as aws-chunked: chunk signatures when there is a ``signer``; a
+    ``(name, value)`` trailer line, with its signature when signed and ``sign_trailer``."""
+    previous = signer.seed if signer is not None else ""
+    out = bytearray()
+    for start in [*range(0, len(data), chunk_size), len(data)]:
+        piece = data[start : start + chunk_size]
+        if signer is not None:
+            previous = signer.sign(previous, piece)
+            out += f"{len(piece):x};chunk-signature={previous}\r\n".encode()
+        else:
+            out += f"{len(piece):x}\r\n".encode()
+        out += piece + b"\r\n" if piece else b""
+    if trailer is not None:
+        line = f"{trailer[0]}:{trailer[1]}\n"
+        out += f"{trailer[0]}:{trailer[1]}\r\n".encode()
+        if signer is not None and sign_trailer:
+            out += f"x-amz-trailer-signature:{signer.sign_trailer(previous, line)}\r\n".encode()
+    out += b"\r\n"
+    return bytes(out)
+
+
+def send_raw(
+    server: RunningServer,
+    method: str,
+    path_and_query: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    http_chunks: int | None = None,
+    expect_continue: bool = False,
+) -> RawResponse:
+    """Send on a plain socket exactly these headers (plus Host), then ``body``.
+
+    With ``http_chunks`` the body goes as HTTP/1.1 ``Transfer-Encoding: chunked`` in
+    that many pieces (add the header yourself). With ``expect_continue`` the body is
+    only sent after the server's ``100 Continue``, which must come first."""
+    lines = [f"{method} {path_and_query} HTTP/1.1"]
+    if not any(name.lower() == "host" for name in headers):
+        lines.append(f"Host: {urlsplit(server.endpoint_url).netloc}")
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    payload = body
+    if http_chunks is not None:
+        size = max(1, -(-len(body) // http_chunks))
+        framed = bytearray()
+        for start in range(0, len(body), size):
+            piece = body[start : start + size]
+            framed += f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+        payload = bytes(framed) + b"0\r\n\r\n"
+    with connect(server) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        if expect_continue:
+            interim = b""
+            while not interim.endswith(b"\r\n\r\n"):
+                byte = sock.recv(1)
+                if not byte:
+                    raise AssertionError("connection closed before 100 Continue")
+                interim += byte
+            if not interim.startswith(b"HTTP/1.1 100"):
+                raise AssertionError(f"expected 100 Continue, got {interim!r}")
+        sock.sendall(payload)
+        response = http.client.HTTPResponse(sock, method=method)
+        response.begin()
+        data = response.read()
+        return RawResponse(response.status, response.headers, data)
