@@ -25,7 +25,16 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from aios3 import __version__
-from aios3.config import Config
+from aios3.config import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Config
+from aios3.tls import TLSError, server_context
+from aios3.users import (
+    Users,
+    UsersError,
+    load_users_file,
+    merge_users,
+    parse_user,
+    parse_user_list,
+)
 
 log = logging.getLogger("aios3.cli")
 
@@ -97,6 +106,22 @@ def _flag(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected one of 1/0/true/false/yes/no/on/off, got {text!r}")
 
 
+def _user(text: str) -> tuple[str, str]:
+    """One ``KEY:SECRET`` of ``--user``."""
+    try:
+        return parse_user(text)
+    except UsersError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _user_list(text: str) -> Users:
+    """``KEY:SECRET,KEY2:SECRET2`` of AIOS3_USERS."""
+    try:
+        return parse_user_list(text)
+    except UsersError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 # dest -> (environment variable, parser); the single place that ties the two together.
 _ENV_OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "root": ("AIOS3_ROOT", Path),
@@ -106,6 +131,11 @@ _ENV_OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "region": ("AIOS3_REGION", _non_empty),
     "access_key": ("AIOS3_ACCESS_KEY", _non_empty),
     "secret_key": ("AIOS3_SECRET_KEY", _non_empty),
+    "users": ("AIOS3_USERS", _user_list),
+    "users_file": ("AIOS3_USERS_FILE", Path),
+    "no_auth": ("AIOS3_NO_AUTH", _flag),
+    "tls_cert": ("AIOS3_TLS_CERT", Path),
+    "tls_key": ("AIOS3_TLS_KEY", Path),
     "fsync": ("AIOS3_FSYNC", _flag),
     "log_level": ("AIOS3_LOG_LEVEL", _log_level),
 }
@@ -153,17 +183,66 @@ def build_parser() -> argparse.ArgumentParser:
         default=base.region,
         help=env_help("region", "the server's region, where new buckets are"),
     )
+    # SUPPRESS as the default tells "not given" apart from "given the default value":
+    # the built-in key pair is only a user when nothing else names one.
     parser.add_argument(
         "--access-key",
         type=_non_empty,
-        default=base.access_key,
-        help=env_help("access_key", "access key id of the single user"),
+        default=argparse.SUPPRESS,
+        help=env_help(
+            "access_key",
+            f"access key id of the default user (default: {DEFAULT_ACCESS_KEY}, "
+            "unless --user or --users-file name the users)",
+        ),
     )
     parser.add_argument(
         "--secret-key",
         type=_non_empty,
-        default=base.secret_key,
-        help=env_help("secret_key", "secret access key of the single user"),
+        default=argparse.SUPPRESS,
+        help=env_help(
+            "secret_key", f"secret access key of the default user (default: {DEFAULT_SECRET_KEY})"
+        ),
+    )
+    parser.add_argument(
+        "--user",
+        dest="users",
+        type=_user,
+        action="append",
+        default=argparse.SUPPRESS,
+        metavar="KEY:SECRET",
+        help=env_help(
+            "users", "a user; repeat for more (the variable takes KEY:SECRET,KEY2:SECRET2)"
+        ),
+    )
+    parser.add_argument(
+        "--users-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=env_help("users_file", "file of users, one KEY:SECRET per line, # comments"),
+    )
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        default=False,
+        help=env_help(
+            "no_auth",
+            "accept unsigned requests as the default user (signed ones are still verified)",
+        ),
+    )
+    parser.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=env_help("tls_cert", "serve HTTPS with this PEM certificate chain"),
+    )
+    parser.add_argument(
+        "--tls-key",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=env_help("tls_key", "PEM private key of --tls-cert"),
     )
     parser.add_argument(
         "--fsync",
@@ -199,19 +278,56 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
             env_defaults[dest] = convert(raw)
         except argparse.ArgumentTypeError as exc:
             parser.error(f"environment variable {name}: {exc}")
+    # An appending option adds to its default, so the environment's users are kept
+    # aside: --user on the command line replaces AIOS3_USERS instead of adding to it.
+    env_users: Users = env_defaults.pop("users", ())
     parser.set_defaults(**env_defaults)
     args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together: give both or neither")
+    try:
+        default_user, users = _users(args, env_users)
+    except UsersError as exc:
+        parser.error(str(exc))
     return Config(
         root=args.root,
         host=args.host,
         port=args.port,
         bucket_depth=args.bucket_depth,
         region=args.region,
-        access_key=args.access_key,
-        secret_key=args.secret_key,
+        access_key=default_user[0],
+        secret_key=default_user[1],
+        users=users,
+        no_auth=args.no_auth,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
         fsync=args.fsync,
         log_level=args.log_level,
     )
+
+
+def _users(args: argparse.Namespace, env_users: Users) -> tuple[tuple[str, str], Users]:
+    """The default user and the others, from the parsed options.
+
+    The rule, so nobody has to guess which keys work: every --user (or else
+    AIOS3_USERS) and every line of the users file is a user. The --access-key/
+    --secret-key pair is one too when either half is given (the other half falls back
+    to its built-in value), or when nothing names any user; it is then the default
+    user. Otherwise the first listed user is the default user. So ``--user a:b`` alone
+    means exactly one user, and the well-known built-in pair stops working.
+    """
+    listed = tuple(getattr(args, "users", None) or env_users)
+    if args.users_file is not None:
+        listed = merge_users(listed, load_users_file(args.users_file))
+    else:
+        listed = merge_users(listed)
+    access_key: str | None = getattr(args, "access_key", None)
+    secret_key: str | None = getattr(args, "secret_key", None)
+    if access_key is not None or secret_key is not None or not listed:
+        default = (access_key or DEFAULT_ACCESS_KEY, secret_key or DEFAULT_SECRET_KEY)
+        merge_users((default,), listed)  # the default user's key must not repeat
+        return default, listed
+    return listed[0], listed[1:]
 
 
 # --- running ------------------------------------------------------------------------------
@@ -226,7 +342,7 @@ def configure_logging(level: str) -> None:
     )
 
 
-def endpoint_url(host: str, port: int) -> str:
+def endpoint_url(host: str, port: int, *, tls: bool = False) -> str:
     """The URL a client on this machine should use for a server bound to host:port."""
     # A wildcard address is where we listen, not where anyone can connect to.
     if host in ("", "0.0.0.0"):
@@ -236,29 +352,34 @@ def endpoint_url(host: str, port: int) -> str:
     with contextlib.suppress(ValueError):
         if ipaddress.ip_address(host).version == 6:
             host = f"[{host}]"
-    return f"http://{host}:{port}"
+    scheme = "https" if tls else "http"
+    return f"{scheme}://{host}:{port}"
 
 
 def format_banner(config: Config, port: int) -> str:
     """What a person needs to start using the server, ready to copy and paste."""
-    url = endpoint_url(config.host, port)
+    url = endpoint_url(config.host, port, tls=config.tls)
     command = (
         f"AWS_ACCESS_KEY_ID={shlex.quote(config.access_key)} "
         f"AWS_SECRET_ACCESS_KEY={shlex.quote(config.secret_key)} "
         f"AWS_DEFAULT_REGION={shlex.quote(config.region)} "
         f"aws --endpoint-url {url} s3 ls"
     )
-    return "\n".join(
-        [
-            f"aios3 {__version__} serving {config.root.resolve()}",
-            f"  endpoint:   {url}",
-            f"  region:     {config.region}",
-            f"  access key: {config.access_key}",
-            f"  secret key: {config.secret_key}",
-            f"  try:        {command}",
-            "Press Ctrl-C to stop.",
-        ]
-    )
+    lines = [
+        f"aios3 {__version__} serving {config.root.resolve()}",
+        f"  endpoint:   {url}",
+        f"  region:     {config.region}",
+        f"  access key: {config.access_key}",
+        f"  secret key: {config.secret_key}",
+    ]
+    if config.users:
+        # Only the access keys: secrets of other users are not the banner's to print.
+        others = ", ".join(access_key for access_key, _ in config.users)
+        lines.append(f"  more users: {others}")
+    if config.no_auth:
+        lines.append(f"  no auth:    unsigned requests act as {config.access_key}")
+    lines += [f"  try:        {command}", "Press Ctrl-C to stop."]
+    return "\n".join(lines)
 
 
 def _fail(message: str) -> int:
@@ -316,6 +437,15 @@ async def serve(config: Config) -> int:
     from aios3.app import create_app
     from aios3.storage import DataDirectoryLocked
 
+    ssl_context = None
+    if config.tls_cert is not None and config.tls_key is not None:
+        # Before anything opens: a bad certificate should not leave a locked data
+        # directory or a half-started server behind.
+        try:
+            ssl_context = server_context(config.tls_cert, config.tls_key)
+        except TLSError as exc:
+            return _fail(str(exc))
+
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     hurry = asyncio.Event()
@@ -367,6 +497,7 @@ async def serve(config: Config) -> int:
                 config.port,
                 backlog=LISTEN_BACKLOG,
                 reuse_address=True,
+                ssl_context=ssl_context,
             )
             try:
                 await site.start()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 
 DEFAULT_ACCESS_KEY = "aios3"
 DEFAULT_SECRET_KEY = "aios3-secret-key"
@@ -11,7 +14,13 @@ DEFAULT_SECRET_KEY = "aios3-secret-key"
 
 @dataclass(frozen=True)
 class Config:
-    """What the server needs to know; built by the CLI or by an embedding test."""
+    """What the server needs to know; built by the CLI or by an embedding test.
+
+    ``access_key``/``secret_key`` is the default user: always accepted, named in the
+    banner, and the user unsigned requests act as under ``no_auth``. ``users`` are the
+    other users, as ``(access_key, secret_key)`` pairs; a tuple rather than a dict so
+    the settings stay immutable and hashable.
+    """
 
     root: Path = Path("aios3-data")
     host: str = "127.0.0.1"
@@ -20,10 +29,33 @@ class Config:
     region: str = "us-east-1"
     access_key: str = DEFAULT_ACCESS_KEY
     secret_key: str = DEFAULT_SECRET_KEY
+    users: tuple[tuple[str, str], ...] = ()
+    no_auth: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     fsync: bool = True
     log_level: str = "INFO"
 
+    def __post_init__(self) -> None:
+        # Mistakes an embedding caller can make; the CLI reports the same ones as usage
+        # errors before it gets here.
+        seen = {self.access_key}
+        for access_key, _ in self.users:
+            if access_key in seen:
+                raise ValueError(f"access key {access_key!r} is given more than once")
+            seen.add(access_key)
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
+
+    @cached_property
+    def credentials(self) -> Mapping[str, str]:
+        """Access key -> secret key of every user the server accepts.
+
+        Cached because every request reads it; read-only because it is shared.
+        """
+        return MappingProxyType({self.access_key: self.secret_key, **dict(self.users)})
+
     @property
-    def credentials(self) -> dict[str, str]:
-        """Access key -> secret key of every user the server accepts."""
-        return {self.access_key: self.secret_key}
+    def tls(self) -> bool:
+        """Whether the server speaks HTTPS."""
+        return self.tls_cert is not None

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 from aiobotocore.session import get_session
 
-from tests.support import RunningServer, run_server, temporary_bucket, test_config
+from tests.support import (
+    Certificates,
+    RunningServer,
+    make_certificates,
+    run_server,
+    temporary_bucket,
+    test_config,
+)
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +56,27 @@ def bucket(s3: Any) -> Iterator[str]:
 @pytest.fixture
 def data_root(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A throwaway CA and a loopback server certificate, shared by the session."""
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def tls_server(
+    tmp_path_factory: pytest.TempPathFactory, certificates: Certificates
+) -> Iterator[RunningServer]:
+    """A second shared server that speaks HTTPS; its clients trust the test CA."""
+    config = test_config(
+        tmp_path_factory.mktemp("aios3-tls"), tls_cert=certificates.cert, tls_key=certificates.key
+    )
+    with run_server(config, ca_file=certificates.ca) as running:
+        yield running
+
+
+@pytest.fixture
+def tls_s3(tls_server: RunningServer) -> Any:
+    """A boto3 client of the HTTPS server, with default settings."""
+    return tls_server.boto3_client()

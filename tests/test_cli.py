@@ -204,6 +204,138 @@ def test_shutdown_timeout_is_generous() -> None:
     assert SHUTDOWN_TIMEOUT >= 10
 
 
+# --- users, --no-auth, TLS ------------------------------------------------------------------
+
+
+def test_parse_config_users_replace_the_built_in_pair() -> None:
+    config = parse_config(["--user", "a:sa", "--user", "b:sb"], env={})
+    assert (config.access_key, config.secret_key) == ("a", "sa")
+    assert config.users == (("b", "sb"),)
+    assert dict(config.credentials) == {"a": "sa", "b": "sb"}
+
+
+def test_parse_config_explicit_access_key_stays_the_default_user() -> None:
+    config = parse_config(["--access-key", "ak", "--user", "b:sb"], env={})
+    assert (config.access_key, config.secret_key) == ("ak", DEFAULT_SECRET_KEY)
+    assert dict(config.credentials) == {"ak": DEFAULT_SECRET_KEY, "b": "sb"}
+
+
+def test_parse_config_without_users_has_only_the_built_in_pair() -> None:
+    assert dict(parse_config([], env={}).credentials) == {DEFAULT_ACCESS_KEY: DEFAULT_SECRET_KEY}
+
+
+def test_parse_config_users_from_environment() -> None:
+    config = parse_config([], env={"AIOS3_USERS": "a:sa, b:s:b ,"})
+    assert (config.access_key, config.users) == ("a", (("b", "s:b"),))
+
+
+def test_parse_config_user_option_replaces_environment_users() -> None:
+    config = parse_config(["--user", "c:sc"], env={"AIOS3_USERS": "a:sa,b:sb"})
+    assert dict(config.credentials) == {"c": "sc"}
+
+
+def test_parse_config_users_file(tmp_path: Path) -> None:
+    users = tmp_path / "users"
+    users.write_text("# who may sign\n\n  alice : alice-secret  \nbob:s3cr:et\n")
+    config = parse_config(["--user", "cli:cs", "--users-file", str(users)], env={})
+    assert (config.access_key, config.secret_key) == ("cli", "cs")
+    assert config.users == (("alice", "alice-secret"), ("bob", "s3cr:et"))
+    from_env = parse_config([], env={"AIOS3_USERS_FILE": str(users)})
+    assert (from_env.access_key, from_env.users) == ("alice", (("bob", "s3cr:et"),))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("alice\n", "line 1: expected ACCESS_KEY:SECRET_KEY"),
+        ("# c\nalice:a\n:secret\n", "line 3: access key must be non-empty"),
+        ("al ice:secret\n", "line 1: access key must be non-empty, without spaces"),
+        ("a/b:secret\n", "line 1: access key must be non-empty, without spaces"),
+        ("alice:\n", "line 1: secret key of 'alice' is empty"),
+        ("# nobody\n\n", "defines no users"),
+        ("alice:a\nalice:b\n", "access key 'alice' is given more than once"),
+    ],
+)
+def test_parse_config_bad_users_file_exits_2(
+    tmp_path: Path, content: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    users = tmp_path / "users"
+    users.write_text(content)
+    with pytest.raises(SystemExit) as excinfo:
+        parse_config(["--users-file", str(users)], env={})
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert str(users) in err or "given more than once" in message
+
+
+def test_parse_config_missing_users_file_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as excinfo:
+        parse_config(["--users-file", str(tmp_path / "nope")], env={})
+    assert excinfo.value.code == 2
+    assert f"cannot read users file {tmp_path / 'nope'}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--user", "nocolon"], {}, "--user: expected ACCESS_KEY:SECRET_KEY"),
+        (["--user", "a:"], {}, "--user: secret key of 'a' is empty"),
+        (["--user", "a:x", "--user", "a:y"], {}, "access key 'a' is given more than once"),
+        (["--access-key", "a", "--user", "a:y"], {}, "access key 'a' is given more than once"),
+        ([], {"AIOS3_USERS": "a:x,broken"}, "AIOS3_USERS"),
+        ([], {"AIOS3_NO_AUTH": "perhaps"}, "AIOS3_NO_AUTH"),
+        (["--tls-cert", "c.pem"], {}, "--tls-cert and --tls-key go together"),
+        ([], {"AIOS3_TLS_KEY": "k.pem"}, "--tls-cert and --tls-key go together"),
+    ],
+)
+def test_parse_config_bad_users_or_tls_exits_2(
+    argv: list[str], env: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as excinfo:
+        parse_config(argv, env=env)
+    assert excinfo.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_parse_config_no_auth_and_tls() -> None:
+    assert parse_config([], env={}).no_auth is False
+    assert parse_config(["--no-auth"], env={}).no_auth is True
+    assert parse_config([], env={"AIOS3_NO_AUTH": "1"}).no_auth is True
+    config = parse_config([], env={"AIOS3_TLS_CERT": "c.pem", "AIOS3_TLS_KEY": "k.pem"})
+    assert (config.tls_cert, config.tls_key, config.tls) == (Path("c.pem"), Path("k.pem"), True)
+    assert parse_config([], env={}).tls is False
+
+
+def test_config_rejects_repeated_access_key_and_half_tls() -> None:
+    with pytest.raises(ValueError, match="more than once"):
+        Config(access_key="a", users=(("a", "x"),))
+    with pytest.raises(ValueError, match="go together"):
+        Config(tls_cert=Path("c.pem"))
+
+
+def test_endpoint_url_tls() -> None:
+    assert endpoint_url("0.0.0.0", 8443, tls=True) == "https://127.0.0.1:8443"
+
+
+def test_format_banner_tls_users_and_no_auth() -> None:
+    config = Config(
+        access_key="ak",
+        users=(("b", "secret-of-b"), ("c", "secret-of-c")),
+        no_auth=True,
+        tls_cert=Path("c.pem"),
+        tls_key=Path("k.pem"),
+    )
+    banner = format_banner(config, 8443)
+    assert "  endpoint:   https://127.0.0.1:8443" in banner
+    assert "aws --endpoint-url https://127.0.0.1:8443 s3 ls" in banner
+    assert "  more users: b, c" in banner
+    assert "secret-of-b" not in banner
+    assert "  no auth:    unsigned requests act as ak" in banner
+
+
 # --- the real server as a subprocess -----------------------------------------------------
 
 
@@ -493,3 +625,24 @@ def test_server_second_signal_cuts_off_in_flight_upload(tmp_path: Path) -> None:
         keys = again.client().list_objects_v2(Bucket="bucket").get("Contents", [])
         assert keys == []
         assert again.stop() == 0
+
+
+def test_server_with_users_and_no_auth(tmp_path: Path) -> None:
+    args = ("--root", str(tmp_path / "data"), "--port", "0", "--user", "a:sa", "--user", "b:sb")
+    with running_server(tmp_path, *args, "--no-auth") as server:
+        assert (server.banner["access key"], server.banner["secret key"]) == ("a", "sa")
+        assert server.banner["more users"] == "b"
+        assert server.banner["no auth"] == "unsigned requests act as a"
+        server.client().create_bucket(Bucket="owned-by-a")
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+            conn.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode())
+            response = b""
+            while b"</ListAllMyBucketsResult>" not in response:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                response += chunk
+        assert response.startswith(b"HTTP/1.1 200"), response
+        assert b"<Name>owned-by-a</Name>" in response
+        assert server.stop() == 0
+    assert "Traceback" not in server.stderr()
