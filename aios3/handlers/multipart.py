@@ -3,6 +3,7 @@ ListMultipartUploads (the "Multipart upload" pages of the S3 API reference)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -95,11 +96,12 @@ def _upload_id(s3: S3Request) -> str:
 
 async def _part_checks(s3: S3Request, upload_id: str) -> BodyChecks:
     """The part's digests to verify, plus the upload's own algorithm, always computed
-    so that completion can combine the parts' checksums."""
+    so that completion can combine the parts' checksums. An upload created without an
+    algorithm still ends with a full-object CRC64NVME (as S3 does since December 2024),
+    so its parts always get one too, whatever checksum the client sent with them."""
     upload = await s3.storage.uploads.get(upload_id, s3.bucket, s3.key)
     checks = body_checks(s3.headers)
-    if upload.checksum_algorithm is not None:
-        checks.checksums.setdefault(upload.checksum_algorithm, None)
+    checks.checksums.setdefault(upload.checksum_algorithm or "CRC64NVME", None)
     return checks
 
 
@@ -193,8 +195,60 @@ def _requested_parts(document: dict[str, Any]) -> list[CompletedPart]:
     return parts
 
 
+def _expected_object(s3: S3Request) -> Callable[[ObjectInfo], None] | None:
+    """What CompleteMultipartUpload's headers say the object must be: its size
+    (``x-amz-mp-object-size``: InvalidRequest), its checksum type and its whole-object
+    checksum (``x-amz-checksum-type`` / ``x-amz-checksum-<algorithm>``: BadDigest),
+    as the CompleteMultipartUpload reference describes them."""
+    raw_size = s3.header("x-amz-mp-object-size")
+    if raw_size is not None and not raw_size.strip().isdigit():
+        raise S3Error(
+            "InvalidArgument",
+            "The x-amz-mp-object-size header must be a non-negative integer.",
+            ArgumentName="x-amz-mp-object-size",
+            ArgumentValue=raw_size,
+        )
+    size = int(raw_size) if raw_size is not None else None
+    kind = s3.header("x-amz-checksum-type")
+    sent = {
+        algorithm: checksums.validate(algorithm, value.partition("-")[0])
+        for algorithm in checksums.ALGORITHMS
+        if (value := s3.header(f"x-amz-checksum-{algorithm.lower()}")) is not None
+    }
+    if size is None and kind is None and not sent:
+        return None
+
+    def check(info: ObjectInfo) -> None:
+        if size is not None and size != info.size:
+            raise S3Error(
+                "InvalidRequest",
+                f"The provided 'x-amz-mp-object-size' header value {size} does not match "
+                f"what was computed: {info.size}",
+            )
+        if kind is not None and kind.strip().upper() != info.checksum_type:
+            raise S3Error(
+                "BadDigest",
+                f"The checksum type {kind} does not match the upload's {info.checksum_type}.",
+            )
+        for algorithm, value in sent.items():
+            stored = info.checksums.get(algorithm)
+            if stored is None:
+                raise S3Error(
+                    "InvalidRequest",
+                    f"The upload was not created with the {algorithm} checksum algorithm.",
+                )
+            if value != stored.partition("-")[0]:
+                raise S3Error(
+                    "BadDigest",
+                    f"The {algorithm} you specified did not match the calculated checksum.",
+                )
+
+    return check
+
+
 async def complete_multipart_upload(s3: S3Request) -> web.StreamResponse:
     upload_id = _upload_id(s3)
+    expected = _expected_object(s3)
     document = xml.parse(await s3.small_body(_MAX_COMPLETE_BODY), "CompleteMultipartUpload")
     info = await s3.storage.uploads.complete(
         upload_id,
@@ -202,6 +256,7 @@ async def complete_multipart_upload(s3: S3Request) -> web.StreamResponse:
         s3.key,
         _requested_parts(document),
         precondition=write_condition(s3),
+        verify=expected,
     )
     result: dict[str, Any] = {
         "Location": f"{s3.request.scheme}://{s3.request.host}/{s3.bucket}/{s3.key}",

@@ -317,8 +317,11 @@ class Uploads:
         requested: Sequence[CompletedPart],
         *,
         precondition: Precondition | None = None,
+        verify: Callable[[ObjectInfo], None] | None = None,
     ) -> ObjectInfo:
-        """Turn the listed parts into the object, in one transaction."""
+        """Turn the listed parts into the object, in one transaction. ``verify`` sees
+        the object about to be committed (size, combined checksum) and may refuse it;
+        ``precondition`` sees the version it would replace."""
         signature = json.dumps([[p.number, p.etag] for p in requested])
 
         def complete(db: sqlite3.Connection) -> tuple[ObjectInfo, list[str]]:
@@ -343,6 +346,8 @@ class Uploads:
             }
             chosen = _choose_parts(upload, parts, requested)
             info = _object_from_parts(upload, chosen)
+            if verify is not None:
+                verify(info)
             old_row = db.execute(
                 f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?",
                 (bucket, key.encode("utf-8")),
@@ -487,6 +492,9 @@ def _list_uploads(
     Resumes after ``key_marker``; with ``upload_id_marker`` too, after that upload
     of the marker key. A marker inside a common prefix resumes after the prefix.
     """
+    if max_uploads <= 0:
+        # Nothing fits on the page (as ListObjects answers max-keys=0): not truncated.
+        return UploadPage([], [], False, None, None)
     raw_prefix = prefix.encode("utf-8")
     rows = db.execute(
         f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket = ? AND completed_etag IS NULL"
