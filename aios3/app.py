@@ -2,23 +2,28 @@
 
 The error middleware is the one place where an ``S3Error`` becomes the S3 XML error
 document; anything unexpected is logged with its traceback and answered with a bare
-InternalError, so no path or traceback ever reaches a client.
+InternalError, so no path or traceback ever reaches a client. Around it, the journal
+middleware records every S3 request (admin requests are not S3 traffic, so not).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import secrets
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from aios3 import xml
+from aios3 import admin, xml
 from aios3.config import Config
 from aios3.errors import S3Error
-from aios3.keys import CONFIG, STORAGE
+from aios3.faults import Faults
+from aios3.journal import Journal, RequestRecord, Trace
+from aios3.keys import CONFIG, FAULTS, JOURNAL, STORAGE, TRACE
 from aios3.storage import Storage
 from aios3.views import BucketView, ObjectView, RootView
 
@@ -34,17 +39,75 @@ _MAX_HEADERS = 64 * 1024
 _HTTP_ERRORS = {405: "MethodNotAllowed", 413: "EntityTooLarge"}
 
 
-def _request_id() -> str:
-    return secrets.token_hex(8).upper()
+class RequestIds:
+    """Request ids: unpredictable, or with a seed the same sequence on every run (so
+    golden files of responses stay stable)."""
+
+    def __init__(self, seed: int | None) -> None:
+        self._random = random.Random(seed) if seed is not None else None
+
+    def __call__(self) -> str:
+        if self._random is None:
+            return secrets.token_hex(8).upper()
+        return f"{self._random.getrandbits(64):016X}"
 
 
 REQUEST_ID = web.RequestKey("request_id", str)
+REQUEST_IDS = web.AppKey("request_ids", RequestIds)
+
+
+@web.middleware
+async def journal(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Record each S3 request once its handler is done (a streamed body is sent by then;
+    a plain one's size is known)."""
+    if admin.is_admin_path(request.path):
+        return await handler(request)
+    trace = request[TRACE] = Trace()
+    when = request.app[CONFIG].now()
+    started = time.monotonic()
+    response: web.StreamResponse | None = None
+    try:
+        response = await handler(request)
+        return response
+    finally:
+        request.app[JOURNAL].record(
+            RequestRecord(
+                request_id=request.get(REQUEST_ID, ""),
+                time=when,
+                method=request.method,
+                path=request.raw_path,
+                op=trace.op,
+                bucket=trace.bucket,
+                key=trace.key,
+                status=None if response is None or trace.dropped else response.status,
+                error_code=trace.error_code,
+                bytes_in=request.content.total_bytes,
+                bytes_out=_bytes_out(request, response, trace),
+                checksum_algorithm=trace.checksum_algorithm,
+                signing=trace.signing,
+                user_agent=request.headers.get("User-Agent"),
+                duration=time.monotonic() - started,
+                fault=trace.fault,
+            )
+        )
+
+
+def _bytes_out(request: web.Request, response: web.StreamResponse | None, trace: Trace) -> int:
+    """Body bytes sent: as counted by a handler that streamed them, else the size of
+    the response's body (none for HEAD or a dropped connection)."""
+    if trace.bytes_out is not None:
+        return trace.bytes_out
+    if response is None or trace.dropped or request.method == "HEAD":
+        return 0
+    if isinstance(response, web.Response) and isinstance(response.body, bytes):
+        return len(response.body)
+    return response.content_length or 0
 
 
 @web.middleware
 async def s3_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn errors into S3 XML documents."""
-    request[REQUEST_ID] = _request_id()
+    request[REQUEST_ID] = request.app[REQUEST_IDS]()
     try:
         return await handler(request)
     except S3Error as error:
@@ -61,13 +124,16 @@ async def s3_errors(request: web.Request, handler: Handler) -> web.StreamRespons
 
 async def _common_headers(request: web.Request, response: web.StreamResponse) -> None:
     """Every response, streamed ones included, names its request id."""
-    request_id = request.get(REQUEST_ID) or _request_id()
+    request_id = request.get(REQUEST_ID) or request.app[REQUEST_IDS]()
     response.headers["x-amz-request-id"] = request_id
     response.headers["x-amz-id-2"] = request_id
     response.headers["Server"] = "aios3"
 
 
 def _error_response(request: web.Request, error: S3Error) -> web.Response:
+    trace = request.get(TRACE)
+    if trace is not None:
+        trace.error_code = error.code
     headers = dict(error.headers)
     if error.status == 304 or request.method == "HEAD":
         # HEAD answers and 304s carry no body (S3 sends the status alone).
@@ -88,7 +154,7 @@ def _error_response(request: web.Request, error: S3Error) -> web.Response:
 def create_app(config: Config) -> web.Application:
     """The aiohttp application for ``config``; storage opens on start-up."""
     app = web.Application(
-        middlewares=[s3_errors],
+        middlewares=[journal, s3_errors],
         client_max_size=6 * 1024**3,
         handler_args={
             "max_line_size": _MAX_LINE,
@@ -99,8 +165,15 @@ def create_app(config: Config) -> web.Application:
         },
     )
     app[CONFIG] = config
+    app[REQUEST_IDS] = RequestIds(config.seed)
+    app[JOURNAL] = Journal()
+    app[FAULTS] = faults = Faults(config.seed)
+    for spec in config.faults:
+        faults.add_from(spec)
     app.on_response_prepare.append(_common_headers)
     app.cleanup_ctx.append(_storage_context)
+    # Before the S3 routes, which would otherwise take /_aios3/... for a bucket.
+    admin.add_routes(app.router)
     app.router.add_view("/", RootView)
     app.router.add_view("/{bucket}", BucketView)
     app.router.add_view("/{bucket}/{key:[\\s\\S]*}", ObjectView)  # keys may hold newlines
@@ -110,7 +183,11 @@ def create_app(config: Config) -> web.Application:
 async def _storage_context(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     storage = await asyncio.to_thread(
-        Storage, config.root, bucket_depth=config.bucket_depth, fsync=config.fsync
+        Storage,
+        config.root,
+        bucket_depth=config.bucket_depth,
+        fsync=config.fsync,
+        clock=config.now,
     )
     app[STORAGE] = storage
     try:

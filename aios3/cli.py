@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
 import os
 import shlex
@@ -26,6 +27,7 @@ from aiohttp.typedefs import Handler
 
 from aios3 import __version__
 from aios3.config import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Config
+from aios3.faults import Faults
 from aios3.tls import TLSError, server_context
 from aios3.users import (
     Users,
@@ -122,6 +124,44 @@ def _user_list(text: str) -> Users:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _seed(text: str) -> int:
+    """A seed for request ids and fault draws."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+FaultSpec = dict[str, Any]
+
+
+def _fault(text: str) -> FaultSpec:
+    """One ``--fault``: a JSON object of fault options, checked now so a typo is a
+    usage error instead of a server that silently injects nothing."""
+    try:
+        spec = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(spec, dict):
+        raise argparse.ArgumentTypeError(f"a fault is a JSON object, got {text!r}")
+    try:
+        Faults().add_from(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return spec
+
+
+def _fault_list(text: str) -> tuple[FaultSpec, ...]:
+    """AIOS3_FAULTS: a JSON list of fault objects."""
+    try:
+        specs = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(specs, list):
+        raise argparse.ArgumentTypeError("expected a JSON list of fault objects")
+    return tuple(_fault(json.dumps(spec)) for spec in specs)
+
+
 # dest -> (environment variable, parser); the single place that ties the two together.
 _ENV_OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "root": ("AIOS3_ROOT", Path),
@@ -138,6 +178,9 @@ _ENV_OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "tls_key": ("AIOS3_TLS_KEY", Path),
     "fsync": ("AIOS3_FSYNC", _flag),
     "log_level": ("AIOS3_LOG_LEVEL", _log_level),
+    "admin_access_key": ("AIOS3_ADMIN_ACCESS_KEY", _non_empty),
+    "faults": ("AIOS3_FAULTS", _fault_list),
+    "seed": ("AIOS3_SEED", _seed),
 }
 
 
@@ -257,6 +300,37 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="{" + ",".join(LOG_LEVELS) + "}",
         help=env_help("log_level", "logging threshold; DEBUG also logs every request"),
     )
+    parser.add_argument(
+        "--admin-access-key",
+        type=_non_empty,
+        default=None,
+        metavar="KEY",
+        help=env_help(
+            "admin_access_key",
+            "the user allowed to call the /_aios3/ admin endpoints (reset, request "
+            "journal, faults); must be one of the users (default: the default user)",
+        ),
+    )
+    parser.add_argument(
+        "--fault",
+        dest="faults",
+        type=_fault,
+        action="append",
+        default=argparse.SUPPRESS,
+        metavar="JSON",
+        help=env_help(
+            "faults",
+            'inject a fault, e.g. \'{"op": "GetObject", "error": "SlowDown", '
+            '"times": 2}\'; repeat for more (the variable takes a JSON list)',
+        ),
+    )
+    parser.add_argument(
+        "--seed",
+        type=_seed,
+        default=None,
+        metavar="N",
+        help=env_help("seed", "seed request ids and fault draws, for reproducible runs"),
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -281,6 +355,7 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
     # An appending option adds to its default, so the environment's users are kept
     # aside: --user on the command line replaces AIOS3_USERS instead of adding to it.
     env_users: Users = env_defaults.pop("users", ())
+    env_faults: tuple[FaultSpec, ...] = env_defaults.pop("faults", ())
     parser.set_defaults(**env_defaults)
     args = parser.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
@@ -289,6 +364,20 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         default_user, users = _users(args, env_users)
     except UsersError as exc:
         parser.error(str(exc))
+    try:
+        return _config(
+            args, default_user, users, tuple(getattr(args, "faults", None) or env_faults)
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def _config(
+    args: argparse.Namespace,
+    default_user: tuple[str, str],
+    users: Users,
+    faults: tuple[FaultSpec, ...],
+) -> Config:
     return Config(
         root=args.root,
         host=args.host,
@@ -303,6 +392,9 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         tls_key=args.tls_key,
         fsync=args.fsync,
         log_level=args.log_level,
+        admin_access_key=args.admin_access_key,
+        faults=faults,
+        seed=args.seed,
     )
 
 
@@ -378,6 +470,10 @@ def format_banner(config: Config, port: int) -> str:
         lines.append(f"  more users: {others}")
     if config.no_auth:
         lines.append(f"  no auth:    unsigned requests act as {config.access_key}")
+    if config.admin_access_key is not None:
+        lines.append(f"  admin:      {config.admin_access_key}")
+    if config.faults:
+        lines.append(f"  faults:     {len(config.faults)} injected (see /_aios3/faults)")
     lines += [f"  try:        {command}", "Press Ctrl-C to stop."]
     return "\n".join(lines)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 DEFAULT_ACCESS_KEY = "aios3"
 DEFAULT_SECRET_KEY = "aios3-secret-key"
@@ -20,6 +22,12 @@ class Config:
     banner, and the user unsigned requests act as under ``no_auth``. ``users`` are the
     other users, as ``(access_key, secret_key)`` pairs; a tuple rather than a dict so
     the settings stay immutable and hashable.
+
+    ``admin_access_key`` names the user allowed to call the ``/_aios3/...`` admin
+    endpoints (reset, journal, faults); None means the default user. ``faults`` are
+    ``Faults.add`` keyword arguments applied at start-up. ``clock`` (seconds since the
+    epoch; None: the system clock) and ``seed`` (None: unpredictable) make a server
+    deterministic: timestamps, signature time checks, request ids and fault draws.
     """
 
     root: Path = Path("aios3-data")
@@ -35,6 +43,10 @@ class Config:
     tls_key: Path | None = None
     fsync: bool = True
     log_level: str = "INFO"
+    admin_access_key: str | None = None
+    faults: tuple[Mapping[str, Any], ...] = ()
+    clock: Callable[[], float] | None = None
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         # Mistakes an embedding caller can make; the CLI reports the same ones as usage
@@ -46,6 +58,8 @@ class Config:
             seen.add(access_key)
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together: give both or neither")
+        if self.admin_access_key is not None and self.admin_access_key not in seen:
+            raise ValueError(f"admin access key {self.admin_access_key!r} is not a user")
 
     @cached_property
     def credentials(self) -> Mapping[str, str]:
@@ -54,6 +68,15 @@ class Config:
         Cached because every request reads it; read-only because it is shared.
         """
         return MappingProxyType({self.access_key: self.secret_key, **dict(self.users)})
+
+    def now(self) -> float:
+        """Seconds since the epoch by the server's clock (the injected one, if any)."""
+        return self.clock() if self.clock is not None else time.time()
+
+    @property
+    def admin(self) -> str:
+        """Access key of the user who may call the admin endpoints."""
+        return self.access_key if self.admin_access_key is None else self.admin_access_key
 
     @property
     def tls(self) -> bool:

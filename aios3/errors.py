@@ -82,10 +82,12 @@ _CODES: dict[str, tuple[int, str]] = {
         403,
         "The difference between the request time and the server's time is too large.",
     ),
+    "ServiceUnavailable": (503, "Service is unable to handle request."),
     "SignatureDoesNotMatch": (
         403,
         "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
     ),
+    "SlowDown": (503, "Please reduce your request rate."),
     "XAmzContentSHA256Mismatch": (
         400,
         "The provided 'x-amz-content-sha256' header does not match what was computed.",

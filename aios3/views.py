@@ -7,10 +7,18 @@ implements answer NotImplemented.
 
 Access control lives here too, once for every operation: a bucket belongs to the user
 who created it, and nobody else may do anything with it or its objects.
+
+So do injected faults (see ``aios3.faults``): they act once the operation is known and
+its caller authenticated, before the handler runs. And the view tells the request
+journal what it learnt (operation, names, signing form) through the request's trace.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+import struct
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from urllib.parse import unquote_to_bytes
@@ -22,9 +30,11 @@ from aios3.auth import AuthResult, RequestParts, authenticate, is_anonymous
 from aios3.auth.request import parse_query
 from aios3.config import Config
 from aios3.errors import S3Error
+from aios3.faults import Fault
 from aios3.handlers import buckets, copy, listing, multi_delete, multipart, objects
 from aios3.handlers.context import S3Request, effective_headers
-from aios3.keys import CONFIG, STORAGE
+from aios3.journal import Trace, checksum_algorithm
+from aios3.keys import CONFIG, FAULTS, STORAGE, TRACE
 from aios3.routing import Level, Op, resolve
 from aios3.storage import Storage
 
@@ -88,13 +98,13 @@ def parse_arguments(raw_query: str) -> MultiDict[str]:
         raise S3Error("InvalidURI") from None
 
 
-def _authenticate(parts: RequestParts, config: Config) -> AuthResult:
+def authenticate_request(parts: RequestParts, config: Config) -> AuthResult:
     """The verified signer, or with ``no_auth`` the default user for a request that
     carries no credentials at all. A request that is signed is always verified, so a
     wrong key or signature is still refused when unsigned ones are welcome."""
     if config.no_auth and is_anonymous(parts):
         return AuthResult(access_key=config.access_key, signing="anonymous", content_sha256=None)
-    return authenticate(parts, config.credentials, datetime.now(UTC))
+    return authenticate(parts, config.credentials, datetime.fromtimestamp(config.now(), UTC))
 
 
 def check_access(storage: Storage, bucket: str, principal: str) -> None:
@@ -113,15 +123,51 @@ def check_access(storage: Storage, bucket: str, principal: str) -> None:
         raise S3Error("AccessDenied")
 
 
+async def _apply_fault(request: web.Request, fault: Fault) -> bool:
+    """Delay the request, answer the fault's error, or cut the connection (False); a
+    truncating fault is the GetObject handler's to apply."""
+    if fault.latency:
+        await asyncio.sleep(fault.latency)
+    if fault.error is not None:
+        error = S3Error(fault.error)
+        if fault.status is not None:
+            error.status = fault.status
+        raise error
+    if fault.reset_connection:
+        _reset(request)
+        return False
+    return True
+
+
+def _reset(request: web.Request) -> None:
+    """Drop the connection with a TCP reset, as a crashed server or a middlebox does.
+
+    A zero linger time makes closing send RST instead of FIN, so the client sees
+    ECONNRESET; where the socket cannot be tuned it still sees the connection close.
+    """
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
 class S3View(web.View):
     """Shared request flow of the three views."""
 
     async def _dispatch(self) -> web.StreamResponse:
         request = self.request
+        trace = request.get(TRACE) or Trace()
         raw_path, _, raw_query = request.raw_path.partition("?")
         bucket, key = split_path(raw_path)
+        trace.bucket, trace.key = bucket or None, key or None
         level = Level.OBJECT if key else Level.BUCKET if bucket else Level.ROOT
         query = parse_arguments(raw_query)
+        headers = effective_headers(request.headers, query)
+        trace.checksum_algorithm = checksum_algorithm(headers.get)
         resolved = resolve(
             level, request.method, query, copy_source="x-amz-copy-source" in request.headers
         )
@@ -129,6 +175,7 @@ class S3View(web.View):
             raise S3Error(
                 "MethodNotAllowed", Method=request.method, ResourceType=level.value.upper()
             )
+        trace.op = resolved.name
         config = request.app[CONFIG]
         parts = RequestParts(
             method=request.method,
@@ -136,9 +183,9 @@ class S3View(web.View):
             raw_query=raw_query,
             headers=tuple(request.headers.items()),
         )
-        auth = _authenticate(parts, config)
+        auth = authenticate_request(parts, config)
+        trace.signing = auth.signing
         storage = request.app[STORAGE]
-        headers = effective_headers(request.headers, query)
         # Before NotImplemented: someone else's bucket tells a caller nothing at all.
         if bucket and resolved.op is not Op.CreateBucket:
             # CreateBucket of a taken name is storage's BucketAlreadyExists instead.
@@ -146,6 +193,12 @@ class S3View(web.View):
         source = headers.get("x-amz-copy-source")
         if resolved.op in _COPIES and source is not None:
             check_access(storage, copy.parse_copy_source(source)[0], auth.access_key)
+        fault = request.app[FAULTS].pick(resolved.name, trace.bucket, trace.key)
+        if fault is not None:
+            trace.fault = fault.id
+            if not await _apply_fault(request, fault):
+                trace.dropped = True
+                return web.Response()  # never sent: the connection is gone
         handler = HANDLERS.get(resolved.op)
         if handler is None:
             raise S3Error("NotImplemented", f"{resolved.name} is not implemented by aios3 yet.")
@@ -159,8 +212,12 @@ class S3View(web.View):
             storage=storage,
             config=config,
             headers=headers,
+            truncate_body_after=fault.truncate_body_after if fault is not None else None,
         )
-        return await handler(s3)
+        try:
+            return await handler(s3)
+        finally:
+            trace.bytes_out = s3.bytes_sent
 
     async def get(self) -> web.StreamResponse:
         return await self._dispatch()

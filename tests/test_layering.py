@@ -16,19 +16,46 @@ ALLOWED: dict[str, set[str]] = {
     "users": set(),
     "tls": set(),
     "checksums": {"errors"},
+    "journal": {"checksums"},
+    "faults": set(),
     "routing": {"errors"},
     "xml": {"errors"},
     "auth": {"auth", "errors", "checksums"},
     "storage": {"storage", "errors", "checksums", "config"},
-    "keys": {"config", "storage"},
+    "keys": {"config", "storage", "journal", "faults"},
     "handlers": {"handlers", "errors", "checksums", "xml", "auth", "storage", "config", "routing"},
-    "views": {"handlers", "errors", "auth", "routing", "keys", "storage", "config"},
-    "app": {"views", "keys", "errors", "xml", "storage", "config"},
-    "cli": {"app", "config", "storage", "errors", "tls", "users"},
+    "views": {
+        "handlers",
+        "errors",
+        "auth",
+        "routing",
+        "keys",
+        "storage",
+        "config",
+        "journal",
+        "faults",
+    },
+    "admin": {"views", "auth", "errors", "keys", "config", "journal", "faults", "storage"},
+    "app": {"admin", "views", "keys", "errors", "xml", "storage", "config", "journal", "faults"},
+    "cli": {"app", "config", "storage", "errors", "tls", "users", "faults"},
+    "testing": {"testing", "app", "admin", "keys", "config", "tls", "journal", "faults"},
+    "pytest_plugin": {"testing"},
     "__main__": {"cli"},
-    "__init__": set(),
+    "__init__": {"testing"},  # serve and Server, imported on first use
 }
-PURE = {"errors", "config", "users", "tls", "checksums", "routing", "xml", "auth", "storage"}
+PURE = {
+    "errors",
+    "config",
+    "users",
+    "tls",
+    "checksums",
+    "routing",
+    "xml",
+    "auth",
+    "storage",
+    "journal",
+    "faults",
+}
 WEB_FRAMEWORK = {"aiohttp", "multidict", "yarl"}
 
 

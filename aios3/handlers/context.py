@@ -34,6 +34,12 @@ class S3Request:
 
     headers: CIMultiDictProxy[str]
 
+    truncate_body_after: int | None = None
+    """Set by an injected fault: send only this many body bytes, then cut the
+    connection (the headers still announce the whole length)."""
+    bytes_sent: int | None = None
+    """Body bytes a handler that streams its own body sent, for the request journal."""
+
     @property
     def principal(self) -> str:
         return self.auth.access_key

@@ -147,8 +147,9 @@ def _read_response(s3: S3Request, info: ObjectInfo) -> tuple[web.StreamResponse,
     headers = _read_headers(s3, info, ranged=selected is not None)
     headers.update(extra)
     response = web.StreamResponse(headers=headers)
-    if selected is None:
-        selected = ByteRange(0, info.size - 1)
+    if selected is None or selected.length <= 0:
+        # The whole object, or an empty part: no byte range to name (RFC 9110 14.4).
+        selected = ByteRange(0, info.size - 1) if selected is None else selected
     else:
         response.set_status(206)
         response.headers["Content-Range"] = f"bytes {selected.start}-{selected.end}/{info.size}"
@@ -168,14 +169,30 @@ async def get_object(s3: S3Request) -> web.StreamResponse:
         response, selected = _read_response(s3, opened.info)
         writer = await response.prepare(s3.request)
         count = max(selected.length, 0)
-        if count and writer is not None:
-            pieces = s3.storage.read_pieces(opened, selected.start, count)
+        # A truncating fault sends fewer bytes than Content-Length announces.
+        limit = count if s3.truncate_body_after is None else min(count, s3.truncate_body_after)
+        s3.bytes_sent = 0
+        if limit and writer is not None:
+            pieces = s3.storage.read_pieces(opened, selected.start, limit)
             async for file, offset, length in pieces:
                 await _send_file(s3.request, response, writer, file, offset, length)
+                s3.bytes_sent += length
+        if limit < count:
+            _cut_short(s3.request)
+            return response
         await response.write_eof()
         return response
     finally:
         opened.close()
+
+
+def _cut_short(request: web.Request) -> None:
+    """End a response before its announced length: close the connection once the
+    bytes already written are flushed, so the client reads them and then end of file,
+    as from a server that died mid-body. aiohttp's own attempt to finish the response
+    then meets a closed connection, which it expects."""
+    if request.transport is not None:
+        request.transport.close()
 
 
 async def _send_file(

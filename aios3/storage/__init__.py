@@ -6,6 +6,7 @@ Layout of a data directory::
     <root>/index.sqlite3     the SQLite index, WAL mode
     <root>/data/ab/cd/<id>   object bodies under opaque ids
     <root>/tmp/              uploads in progress, swept at start-up
+    <root>/trash-<id>/       bodies of a reset, being deleted (swept at start-up)
 
 A write streams to a temp file, renames it into place and then commits the index row:
 that commit is the moment the object becomes visible. The body it replaced is removed
@@ -20,6 +21,7 @@ import fcntl
 import functools
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
@@ -27,6 +29,7 @@ from typing import Any, BinaryIO
 
 from aios3.checksums import encode
 from aios3.errors import S3Error
+from aios3.storage import trash
 from aios3.storage.blobs import BlobStore, ReceivedBody
 from aios3.storage.index import (
     OBJECT_COLUMNS,
@@ -82,11 +85,23 @@ class DataDirectoryLocked(Exception):
 class Storage:
     """Buckets and objects of one data directory."""
 
-    def __init__(self, root: Path, *, bucket_depth: int = 2, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        bucket_depth: int = 2,
+        fsync: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
+        # Every timestamp storage records (Last-Modified, CreationDate) comes from here,
+        # so a test can pin them.
+        self._clock = clock
+        self._removers: list[threading.Thread] = []
         self._lock_fd = _lock_directory(root)
         try:
+            trash.sweep(root)
             self.blobs = BlobStore(root, depth=bucket_depth, fsync=fsync)
             self.index = Index(root / "index.sqlite3", durable=fsync)
             live = set(self.index.read_now(lambda db: set(all_body_ids(db))))
@@ -102,7 +117,26 @@ class Storage:
 
     def close(self) -> None:
         self.index.close()
+        for remover in self._removers:
+            remover.join()
         os.close(self._lock_fd)
+
+    async def reset(self) -> None:
+        """Forget every bucket, object, upload and part, and their bodies, at once.
+
+        One transaction empties the index; the bodies go with one rename of the data
+        directory (deleted on a thread), so a reset costs the same for any amount of
+        data. Readers that already opened a body finish reading it.
+        """
+
+        def wipe(db: sqlite3.Connection) -> None:
+            for table in ("parts", "uploads", "objects", "buckets"):
+                db.execute(f"DELETE FROM {table}")
+
+        await self.index.write(wipe)
+        self._buckets.clear()
+        remover = await asyncio.to_thread(trash.move_aside, self.blobs.data_dir)
+        self._removers = [r for r in self._removers if r.is_alive()] + [remover]
 
     # -- buckets -----------------------------------------------------------------
 
@@ -132,7 +166,7 @@ class Storage:
                 if legacy_ok:
                     return None
                 raise S3Error("BucketAlreadyOwnedByYou", BucketName=name)
-            info = BucketInfo(name=name, owner=owner, region=region, created=time.time())
+            info = BucketInfo(name=name, owner=owner, region=region, created=self._clock())
             db.execute(
                 "INSERT INTO buckets (name, owner, region, created) VALUES (?, ?, ?, ?)",
                 (info.name, info.owner, info.region, info.created),
@@ -230,7 +264,7 @@ class Storage:
             key=key,
             size=received.size,
             etag=received.md5.hex(),
-            last_modified=time.time(),
+            last_modified=self._clock(),
             body_id=body_id,
             owner=new.owner,
             content_headers=new.content_headers,
@@ -301,7 +335,7 @@ class Storage:
             source,
             bucket=bucket,
             key=key,
-            last_modified=time.time(),
+            last_modified=self._clock(),
             body_id=renamed.get(source.body_id, ""),
             parts=tuple(
                 dataclasses.replace(part, body_id=renamed[part.body_id]) for part in source.parts
