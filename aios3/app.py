@@ -188,6 +188,7 @@ async def _storage_context(app: web.Application) -> AsyncIterator[None]:
         bucket_depth=config.bucket_depth,
         fsync=config.fsync,
         clock=config.now,
+        seed=config.seed,
     )
     app[STORAGE] = storage
     try:

@@ -92,6 +92,7 @@ class Storage:
         bucket_depth: int = 2,
         fsync: bool = True,
         clock: Callable[[], float] = time.time,
+        seed: int | None = None,
     ) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
@@ -109,7 +110,9 @@ class Storage:
             # Bucket rows are few and read by nearly every request: this process owns
             # the directory (see the lock), so it keeps them in memory.
             self._buckets = {b.name: b for b in self.index.read_now(_all_buckets)}
-            self.uploads = Uploads(self.index, self.blobs, self.bucket, _verify)
+            self.uploads = Uploads(
+                self.index, self.blobs, self.bucket, _verify, clock=clock, seed=seed
+            )
             self.uploads.forget_completed()
         except BaseException:
             os.close(self._lock_fd)

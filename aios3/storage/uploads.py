@@ -12,6 +12,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import random
 import secrets
 import sqlite3
 import time
@@ -110,11 +111,23 @@ class Uploads:
         blobs: BlobStore,
         check_bucket: Callable[[str], object],
         verify: Verify,
+        *,
+        clock: Callable[[], float] = time.time,
+        seed: int | None = None,
     ) -> None:
         self._index = index
         self._blobs = blobs
         self._check_bucket = check_bucket
         self._verify = verify
+        self._clock = clock
+        # Upload ids are unguessable, or with a seed the same on every run (golden files).
+        self._random = random.Random(seed) if seed is not None else None
+
+    def _new_upload_id(self) -> str:
+        if self._random is None:
+            return secrets.token_urlsafe(48)
+        raw = self._random.getrandbits(384).to_bytes(48, "big")
+        return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
     def forget_completed(self) -> None:
         """Drop the records kept for repeated Completes (start-up only)."""
@@ -133,11 +146,11 @@ class Uploads:
     ) -> UploadInfo:
         self._check_bucket(bucket)
         upload = UploadInfo(
-            upload_id=secrets.token_urlsafe(48),
+            upload_id=self._new_upload_id(),
             bucket=bucket,
             key=key,
             owner=new.owner,
-            initiated=time.time(),
+            initiated=self._clock(),
             content_headers=new.content_headers,
             metadata=new.metadata,
             checksum_algorithm=checksum_algorithm,
@@ -218,7 +231,7 @@ class Uploads:
             body_id=self._blobs.new_id(),
             size=received.size,
             etag=received.md5.hex(),
-            last_modified=time.time(),
+            last_modified=self._clock(),
             checksums=part_checksums,
         )
         return await asyncio.shield(
@@ -345,7 +358,7 @@ class Uploads:
                 )
             }
             chosen = _choose_parts(upload, parts, requested)
-            info = _object_from_parts(upload, chosen)
+            info = _object_from_parts(upload, chosen, self._clock())
             if verify is not None:
                 verify(info)
             old_row = db.execute(
@@ -436,7 +449,7 @@ def _choose_parts(
     return chosen
 
 
-def _object_from_parts(upload: UploadInfo, parts: list[Part]) -> ObjectInfo:
+def _object_from_parts(upload: UploadInfo, parts: list[Part], now: float) -> ObjectInfo:
     digest = hashlib.md5(b"".join(bytes.fromhex(part.etag) for part in parts)).hexdigest()
     combined, checksum_type = _combined_checksums(upload, parts)
     return ObjectInfo(
@@ -444,7 +457,7 @@ def _object_from_parts(upload: UploadInfo, parts: list[Part]) -> ObjectInfo:
         key=upload.key,
         size=sum(part.size for part in parts),
         etag=f"{digest}-{len(parts)}",
-        last_modified=time.time(),
+        last_modified=now,
         body_id="",
         owner=upload.owner,
         content_headers=upload.content_headers,

@@ -35,6 +35,7 @@ REQUESTS: list[tuple[str, str, bytes]] = [
     ("GET", path("golden", "a.txt"), b""),
     ("GET", path("golden", "missing"), b""),
     ("GET", path("golden") + query("tagging"), b""),
+    ("POST", path("golden", "mp.bin") + query("uploads"), b""),
 ]
 
 
@@ -61,7 +62,8 @@ def test_deterministic_servers_answer_identically(tmp_path: Path) -> None:
 
     assert first == second
     statuses = [status for status, _, _, _ in first]
-    assert statuses == [200, 200, 200, 200, 200, 200, 200, 200, 404, 501]
+    assert statuses == [200, 200, 200, 200, 200, 200, 200, 200, 404, 501, 200]
+    assert b"<UploadId>" in first[10][3]  # a seeded upload id, the same on both servers
     request_ids = [request_id for _, request_id, _, _ in first]
     assert len(set(request_ids)) == len(request_ids)
     assert first[6][2] == formatdate(FIXED, usegmt=True)  # HEAD's Last-Modified
