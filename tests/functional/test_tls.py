@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import trustme
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import SSLError
 
 from aios3.config import Config
@@ -43,6 +44,28 @@ def test_tls_put_object_default_checksum_trailer(tls_s3: Any) -> None:
         assert read(tls_s3, name, "hello.txt") == b"hello over tls"
         listed = tls_s3.list_objects_v2(Bucket=name)["Contents"]
         assert [(item["Key"], item["Size"]) for item in listed] == [("hello.txt", 14)]
+
+
+def test_tls_upload_file_multipart_parts_in_trailer_form(
+    tls_server: RunningServer, tmp_path: Path
+) -> None:
+    # upload_file over HTTPS sends every UploadPart as aws-chunked with a CRC trailer.
+    tls_s3 = tls_server.boto3_client()
+    source = tmp_path / "source.bin"
+    body = os.urandom(12 * 1024**2 + 3)
+    source.write_bytes(body)
+    config = TransferConfig(multipart_threshold=5 * 1024**2, multipart_chunksize=5 * 1024**2)
+    with temporary_bucket(tls_s3, "tls-mp") as name:
+        tls_s3.upload_file(str(source), name, "parts.bin", Config=config)
+        head = tls_s3.head_object(Bucket=name, Key="parts.bin", ChecksumMode="ENABLED")
+        assert head["ETag"].endswith('-3"')
+        assert head["ContentLength"] == len(body)
+        assert hashlib.sha256(read(tls_s3, name, "parts.bin")).digest() == (
+            hashlib.sha256(body).digest()
+        )
+        tls_s3.delete_object(Bucket=name, Key="parts.bin")
+    # Its pool of TLS connections closes now, not half-way through server shutdown.
+    tls_s3.close()
 
 
 def test_tls_get_large_object_byte_exact(tls_server: RunningServer) -> None:
