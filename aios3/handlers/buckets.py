@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
 import re
 from typing import Any
@@ -13,6 +11,7 @@ from aiohttp import web
 from aios3 import xml
 from aios3.errors import S3Error
 from aios3.handlers.context import S3Request
+from aios3.handlers.listing import decode_token, encode_token
 
 # "Bucket naming rules" in the S3 user guide (general purpose buckets).
 _NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -54,7 +53,7 @@ async def list_buckets(s3: S3Request) -> web.StreamResponse:
     region = s3.query.get("bucket-region")
     token = s3.query.get("continuation-token")
     limit = _max_buckets(s3.query.get("max-buckets"))
-    after = _decode_token(token) if token else ""
+    after = decode_token(token) if token else ""
     buckets = [
         bucket
         for bucket in await s3.storage.list_buckets(s3.principal)
@@ -79,7 +78,7 @@ async def list_buckets(s3: S3Request) -> web.StreamResponse:
         else None,
     }
     if len(buckets) > limit:
-        body["ContinuationToken"] = _encode_token(page[-1].name)
+        body["ContinuationToken"] = encode_token(page[-1].name)
     if "prefix" in s3.query:
         body["Prefix"] = prefix
     return web.Response(body=xml.render("ListAllMyBucketsResult", body), content_type=_XML)
@@ -97,22 +96,6 @@ def _max_buckets(raw: str | None) -> int:
         ArgumentName="max-buckets",
         ArgumentValue=raw,
     )
-
-
-def _encode_token(name: str) -> str:
-    return base64.urlsafe_b64encode(name.encode("utf-8")).decode("ascii")
-
-
-def _decode_token(token: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
-    except (binascii.Error, ValueError, UnicodeError):
-        raise S3Error(
-            "InvalidArgument",
-            "The continuation token provided is incorrect",
-            ArgumentName="continuation-token",
-            ArgumentValue=token,
-        ) from None
 
 
 async def create_bucket(s3: S3Request) -> web.StreamResponse:

@@ -106,11 +106,12 @@ async def list_objects(s3: S3Request) -> web.StreamResponse:
     return web.Response(body=xml.render("ListBucketResult", body), content_type=_XML)
 
 
-def _encode_token(last: str) -> str:
+def encode_token(last: str) -> str:
+    """An opaque continuation token naming where the next page starts after."""
     return base64.urlsafe_b64encode(last.encode("utf-8")).decode("ascii")
 
 
-def _decode_token(token: str) -> str:
+def decode_token(token: str) -> str:
     try:
         return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
     except (binascii.Error, ValueError, UnicodeError):
@@ -130,7 +131,7 @@ async def list_objects_v2(s3: S3Request) -> web.StreamResponse:
     token = s3.query.get("continuation-token")
     start_after = s3.query.get("start-after", "")
     fetch_owner = (s3.query.get("fetch-owner") or "").lower() == "true"
-    resume = _decode_token(token) if token is not None else start_after
+    resume = decode_token(token) if token is not None else start_after
     page = await s3.storage.list_objects(
         s3.bucket, prefix=prefix, delimiter=delimiter, start_after=resume, max_keys=max_keys
     )
@@ -138,7 +139,7 @@ async def list_objects_v2(s3: S3Request) -> web.StreamResponse:
     if token is not None:
         body["ContinuationToken"] = token
     if page.is_truncated and page.last is not None:
-        body["NextContinuationToken"] = _encode_token(page.last)
+        body["NextContinuationToken"] = encode_token(page.last)
     body["KeyCount"] = str(len(page.objects) + len(page.common_prefixes))
     body["MaxKeys"] = str(max_keys)
     if delimiter:
