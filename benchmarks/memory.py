@@ -33,14 +33,16 @@ ACCESS, SECRET = "bench", "bench-secret"
 _CHUNK = 1 << 20
 
 
-def _status_kib(pid: int, field: str) -> int:
+def status_kib(pid: int, field: str) -> int:
+    """A kB field of /proc/PID/status, such as VmRSS or VmHWM."""
     text = Path(f"/proc/{pid}/status").read_text()
     match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
     assert match, field
     return int(match.group(1))
 
 
-def _reset_peak(pid: int) -> None:
+def reset_peak(pid: int) -> None:
+    """Start a new peak: VmHWM back to the current RSS."""
     # Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0).
     Path(f"/proc/{pid}/clear_refs").write_text("5")
 
@@ -65,8 +67,8 @@ async def measure(endpoint: str, pid: int, size: int) -> dict[str, float]:
     async with aiohttp.ClientSession() as session:
         async with session.put(_presign(endpoint, "PUT", "/bench")) as response:
             assert response.status == 200, await response.text()
-        rss_start = _status_kib(pid, "VmRSS")
-        _reset_peak(pid)
+        rss_start = status_kib(pid, "VmRSS")
+        reset_peak(pid)
         sent = hashlib.md5()
         started = time.perf_counter()
         url = _presign(endpoint, "PUT", "/bench/big")
@@ -75,8 +77,8 @@ async def measure(endpoint: str, pid: int, size: int) -> dict[str, float]:
             assert response.status == 200, await response.text()
             assert response.headers["ETag"].strip('"') == sent.hexdigest()
         put_seconds = time.perf_counter() - started
-        put_peak = _status_kib(pid, "VmHWM")
-        _reset_peak(pid)
+        put_peak = status_kib(pid, "VmHWM")
+        reset_peak(pid)
         received = hashlib.md5()
         started = time.perf_counter()
         async with session.get(_presign(endpoint, "GET", "/bench/big")) as response:
@@ -84,7 +86,7 @@ async def measure(endpoint: str, pid: int, size: int) -> dict[str, float]:
             async for chunk in response.content.iter_chunked(_CHUNK):
                 received.update(chunk)
         get_seconds = time.perf_counter() - started
-        get_peak = _status_kib(pid, "VmHWM")
+        get_peak = status_kib(pid, "VmHWM")
         assert received.hexdigest() == sent.hexdigest()
     mib = size / 2**20
     return {

@@ -80,7 +80,8 @@ async def _serve_once(http: aiohttp.ClientSession) -> tuple[float, float]:
     return answered - started, time.perf_counter() - answered
 
 
-async def _serve_runs(n: int) -> tuple[list[float], list[float]]:
+async def serve_runs(n: int) -> tuple[list[float], list[float]]:
+    """Start + first answer, and stop, of `serve()` n times after a warm-up; seconds."""
     async with aiohttp.ClientSession() as http:
         await _serve_once(http)  # warm-up: first use of the default executor, etc.
         runs = [await _serve_once(http) for _ in range(n)]
@@ -103,7 +104,8 @@ def _fresh_interpreter_once() -> float:
     return float(out.stdout.strip())
 
 
-def _cli_once() -> float:
+def cli_once() -> float:
+    """Seconds from spawning `python -m aios3` to its first answer."""
     with tempfile.TemporaryDirectory(prefix="aios3-bench-") as root:
         started = time.perf_counter()
         process = subprocess.Popen(
@@ -137,7 +139,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=5, help="runs of the process ones")
     args = parser.parse_args()
 
-    serve_start, serve_stop = asyncio.run(_serve_runs(args.n))
+    serve_start, serve_stop = asyncio.run(serve_runs(args.n))
     _server_once()  # warm-up
     server_runs = [_server_once() for _ in range(args.n)]
     rows = [
@@ -149,7 +151,7 @@ def main() -> None:
             "fresh interpreter: import + serve() + first answer",
             _repeat(args.processes, _fresh_interpreter_once),
         ),
-        ("python -m aios3: spawn + first answer", _repeat(args.processes, _cli_once)),
+        ("python -m aios3: spawn + first answer", _repeat(args.processes, cli_once)),
     ]
     width = max(len(name) for name, _ in rows)
     print(f"{'scenario':<{width}}  {'best ms':>8}  {'median ms':>9}  {'N':>3}")
