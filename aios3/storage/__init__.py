@@ -31,6 +31,7 @@ from aios3.checksums import encode
 from aios3.errors import S3Error
 from aios3.storage import trash
 from aios3.storage.blobs import BlobStore, ReceivedBody
+from aios3.storage.diskerrors import UncertainCommit
 from aios3.storage.index import (
     OBJECT_COLUMNS,
     OBJECT_PLACEHOLDERS,
@@ -302,6 +303,8 @@ class Storage:
 
         try:
             replaced = await self.index.write(upsert)
+        except UncertainCommit:
+            raise  # the row may yet surface after a crash: its body stays for the sweep
         except BaseException:
             await self.blobs.remove(info.body_ids)
             raise

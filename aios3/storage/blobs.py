@@ -25,6 +25,7 @@ import aiofiles
 
 from aios3.checksums import Hasher, new_hasher
 from aios3.errors import S3Error
+from aios3.storage.diskerrors import disk_errors
 
 # Chunks from the network are gathered into writes of about this size: one thread hop
 # per MiB instead of one per network read.
@@ -71,7 +72,14 @@ class BlobStore:
     async def receive(
         self, chunks: AsyncIterator[bytes], *, algorithms: Iterable[str], max_size: int
     ) -> ReceivedBody:
-        """Stream ``chunks`` into a temp file while hashing; nothing is left on failure."""
+        """Stream ``chunks`` into a temp file while hashing; nothing is left on failure.
+        A full disk raises InsufficientStorage, an I/O error InternalError."""
+        with disk_errors():
+            return await self._receive(chunks, algorithms=algorithms, max_size=max_size)
+
+    async def _receive(
+        self, chunks: AsyncIterator[bytes], *, algorithms: Iterable[str], max_size: int
+    ) -> ReceivedBody:
         temp_path = self.tmp_dir / f"{uuid.uuid4().hex}.part"
         md5 = hashlib.md5()
         hashers: dict[str, Hasher] = {name: new_hasher(name) for name in algorithms}
@@ -109,14 +117,22 @@ class BlobStore:
 
     async def place(self, temp_path: Path, body_id: str) -> None:
         """Rename a received body into the layout (durably when fsync is on)."""
-        await asyncio.to_thread(self._place, temp_path, body_id)
+        with disk_errors():
+            await asyncio.to_thread(self._place, temp_path, body_id)
 
     def _place(self, temp_path: Path, body_id: str) -> None:
         target = self.path_of(body_id)
         self._ensure_parent(target)
         os.rename(temp_path, target)
         if self.fsync:
-            _fsync_dir(target.parent)
+            try:
+                _fsync_dir(target.parent)
+            except BaseException:
+                # Its name may not be durable, and a failed fsync is never retried
+                # (see diskerrors): give the body up rather than leave an orphan.
+                with contextlib.suppress(OSError):
+                    os.unlink(target)
+                raise
 
     def _ensure_parent(self, target: Path) -> None:
         """Create the fan-out directories of ``target`` on first use; with fsync on, each
@@ -142,7 +158,8 @@ class BlobStore:
     async def duplicate(self, body_id: str, new_id: str) -> None:
         """Give an existing body a second, independent name: a hard link (bodies never
         change in place), or a kernel-side copy where links are not possible."""
-        await asyncio.to_thread(self._duplicate, body_id, new_id)
+        with disk_errors():
+            await asyncio.to_thread(self._duplicate, body_id, new_id)
 
     def _duplicate(self, body_id: str, new_id: str) -> None:
         source, target = self.path_of(body_id), self.path_of(new_id)
@@ -150,7 +167,7 @@ class BlobStore:
         try:
             os.link(source, target)
         except OSError as exc:
-            if exc.errno in (errno.ENOENT,):
+            if exc.errno in (errno.ENOENT, errno.ENOSPC, errno.EDQUOT, errno.EIO):
                 raise
             temp_path = self.tmp_dir / f"{uuid.uuid4().hex}.part"
             try:
@@ -163,7 +180,12 @@ class BlobStore:
                     os.unlink(temp_path)
                 raise
         if self.fsync:
-            _fsync_dir(target.parent)
+            try:
+                _fsync_dir(target.parent)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(target)
+                raise
 
     async def remove(self, body_ids: Iterable[str]) -> None:
         """Unlink superseded bodies; open readers keep their file until they close it."""
@@ -210,7 +232,8 @@ class BlobStore:
     ) -> ReceivedBody:
         """Write the bytes of ``pieces`` (body id, offset, count) into a new temp body,
         hashing as it goes, in one thread hop with a bounded buffer."""
-        return await asyncio.to_thread(self._copy_range, pieces, list(algorithms))
+        with disk_errors():
+            return await asyncio.to_thread(self._copy_range, pieces, list(algorithms))
 
     def _copy_range(
         self, pieces: list[tuple[str, int, int]], algorithms: list[str]

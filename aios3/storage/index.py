@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from aios3.storage.diskerrors import disk_error
 from aios3.storage.models import BucketInfo, ObjectInfo, Part
 
 T = TypeVar("T")
@@ -193,6 +194,8 @@ class Index:
             try:
                 outcomes = await loop.run_in_executor(self._writer, self._commit, batch)
             except BaseException as exc:  # the whole transaction failed
+                # A full disk is InsufficientStorage; an I/O error, UncertainCommit.
+                exc = disk_error(exc) or exc
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)

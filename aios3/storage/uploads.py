@@ -23,6 +23,7 @@ from typing import Any
 from aios3 import checksums
 from aios3.errors import S3Error
 from aios3.storage.blobs import BlobStore, ReceivedBody
+from aios3.storage.diskerrors import UncertainCommit
 from aios3.storage.index import (
     OBJECT_COLUMNS,
     OBJECT_PLACEHOLDERS,
@@ -269,6 +270,8 @@ class Uploads:
 
         try:
             replaced = await self._index.write(insert)
+        except UncertainCommit:
+            raise  # the row may yet surface after a crash: its body stays for the sweep
         except BaseException:
             await self._blobs.remove([part.body_id])
             raise

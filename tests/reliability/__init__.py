@@ -1,0 +1,1 @@
+"""Reliability tests: crashes, full disks, I/O errors, fsck."""
