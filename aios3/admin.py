@@ -28,7 +28,7 @@ from aiohttp import web
 from aios3.auth import AuthResult, RequestParts, verified_body
 from aios3.errors import S3Error
 from aios3.keys import CONFIG, FAULTS, JOURNAL, STORAGE
-from aios3.views import authenticate_request
+from aios3.views import authenticate_request, expect_continue
 
 PREFIX = "/_aios3"
 _MAX_BODY = 64 * 1024
@@ -55,20 +55,29 @@ def add_routes(router: web.UrlDispatcher) -> None:
     Each path takes every method, so a wrong one is answered here (MethodNotAllowed)
     instead of falling through to the S3 views.
     """
-    router.add_route("*", "/_aios3/reset", _endpoint({"POST": _reset}))
     router.add_route(
-        "*", "/_aios3/requests", _endpoint({"GET": _list_requests, "DELETE": _clear_requests})
+        "*", "/_aios3/reset", _endpoint({"POST": _reset}), expect_handler=expect_continue
+    )
+    router.add_route(
+        "*",
+        "/_aios3/requests",
+        _endpoint({"GET": _list_requests, "DELETE": _clear_requests}),
+        expect_handler=expect_continue,
     )
     router.add_route(
         "*",
         "/_aios3/faults",
         _endpoint({"GET": _list_faults, "POST": _add_fault, "DELETE": _clear_faults}),
+        expect_handler=expect_continue,
     )
     router.add_route(
-        "*", "/_aios3/faults/{id}", _endpoint({"GET": _get_fault, "DELETE": _remove_fault})
+        "*",
+        "/_aios3/faults/{id}",
+        _endpoint({"GET": _get_fault, "DELETE": _remove_fault}),
+        expect_handler=expect_continue,
     )
     # Any other admin path: not found, and never a bucket named _aios3.
-    router.add_route("*", "/_aios3{tail:(/.*)?}", _endpoint({}))
+    router.add_route("*", "/_aios3{tail:(/.*)?}", _endpoint({}), expect_handler=expect_continue)
 
 
 def _endpoint(

@@ -9,6 +9,7 @@ middleware records every S3 request (admin requests are not S3 traffic, so not).
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import random
 import secrets
@@ -25,15 +26,19 @@ from aios3.faults import Faults
 from aios3.journal import Journal, RequestRecord, Trace
 from aios3.keys import CONFIG, FAULTS, JOURNAL, STORAGE, TRACE
 from aios3.storage import Storage
-from aios3.views import BucketView, ObjectView, RootView
+from aios3.views import BucketView, ObjectView, RootView, expect_continue
 
 log = logging.getLogger("aios3")
 
-# S3 does not bound header or body reads; these keep stalled clients from holding
-# connections forever (FIELD-NOTES: aiohttp has no header-read timeout by default).
+# Bounds on the request head's size; its time is bounded by Config.header_timeout and a
+# body's stalls by Config.body_timeout (FIELD-NOTES: aiohttp has no header-read timeout
+# by default).
 _MAX_LINE = 16 * 1024
 _MAX_HEADERS = 64 * 1024
 
+
+_OUT_OF_FILES = frozenset({errno.EMFILE, errno.ENFILE})
+_out_of_files_logged = [-60.0]  # monotonic time of the last such warning
 
 # aiohttp's own refusals, in S3's words.
 _HTTP_ERRORS = {405: "MethodNotAllowed", 413: "EntityTooLarge"}
@@ -117,6 +122,18 @@ async def s3_errors(request: web.Request, handler: Handler) -> web.StreamRespons
         return _error_response(request, S3Error(_HTTP_ERRORS.get(exc.status, "InvalidRequest")))
     except (asyncio.CancelledError, ConnectionResetError):
         raise
+    except OSError as exc:
+        if exc.errno not in _OUT_OF_FILES:
+            log.exception("unexpected error in %s %s", request.method, request.path)
+            return _error_response(request, S3Error("InternalError"))
+        # Out of file descriptors (thousands of connections each holding one): an
+        # overload the client should back off from and retry, as SDKs do on SlowDown,
+        # not a server fault. Logged once a minute, not once per request.
+        now = time.monotonic()
+        if now - _out_of_files_logged[0] >= 60:
+            _out_of_files_logged[0] = now
+            log.warning("out of file descriptors (%s): answering 503 SlowDown", exc.strerror)
+        return _error_response(request, S3Error("SlowDown"))
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
         return _error_response(request, S3Error("InternalError"))
@@ -162,6 +179,11 @@ def create_app(config: Config) -> web.Application:
             # Bodies are stored byte for byte: Content-Encoding describes the object, it
             # is not an instruction to inflate it on arrival.
             "auto_decompress": False,
+            # aiohttp closes a connection still waiting for a whole request head this
+            # long after it opened or answered its last request: with no header-read
+            # timeout of its own (FIELD-NOTES), this one is the header timeout, and
+            # it also ends idle keep-alive connections.
+            "keepalive_timeout": config.header_timeout,
         },
     )
     app[CONFIG] = config
@@ -174,9 +196,10 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_storage_context)
     # Before the S3 routes, which would otherwise take /_aios3/... for a bucket.
     admin.add_routes(app.router)
-    app.router.add_view("/", RootView)
-    app.router.add_view("/{bucket}", BucketView)
-    app.router.add_view("/{bucket}/{key:[\\s\\S]*}", ObjectView)  # keys may hold newlines
+    app.router.add_view("/", RootView, expect_handler=expect_continue)
+    app.router.add_view("/{bucket}", BucketView, expect_handler=expect_continue)
+    # Keys may hold newlines.
+    app.router.add_view("/{bucket}/{key:[\\s\\S]*}", ObjectView, expect_handler=expect_continue)
     return app
 
 

@@ -132,6 +132,17 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
+def _timeout(text: str) -> float:
+    """Seconds, more than zero (fractions allowed)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
 FaultSpec = dict[str, Any]
 
 
@@ -181,6 +192,8 @@ _ENV_OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "admin_access_key": ("AIOS3_ADMIN_ACCESS_KEY", _non_empty),
     "faults": ("AIOS3_FAULTS", _fault_list),
     "seed": ("AIOS3_SEED", _seed),
+    "header_timeout": ("AIOS3_HEADER_TIMEOUT", _timeout),
+    "body_timeout": ("AIOS3_BODY_TIMEOUT", _timeout),
 }
 
 
@@ -191,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Serve an S3-compatible API from files on local disk.",
         epilog="Every option can also be set with the environment variable shown; "
-        "the command line wins over the environment.",
+        "the command line wins over the environment. "
+        "`aios3 fsck --help`: check a stopped server's data directory.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
 
@@ -331,6 +345,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=env_help("seed", "seed request ids and fault draws, for reproducible runs"),
     )
+    parser.add_argument(
+        "--header-timeout",
+        type=_timeout,
+        default=base.header_timeout,
+        metavar="SECONDS",
+        help=env_help(
+            "header_timeout",
+            "close a connection that has not sent a whole request head this long after "
+            "it opened or got its last response (also ends idle keep-alive connections)",
+        ),
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=_timeout,
+        default=base.body_timeout,
+        metavar="SECONDS",
+        help=env_help(
+            "body_timeout",
+            "fail a request with RequestTimeout when its body sends nothing for this long",
+        ),
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -395,6 +430,8 @@ def _config(
         admin_access_key=args.admin_access_key,
         faults=faults,
         seed=args.seed,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
     )
 
 
@@ -657,14 +694,39 @@ def _new_runner() -> asyncio.Runner:
     return asyncio.Runner(loop_factory=uvloop.new_event_loop)
 
 
+def raise_open_files_limit() -> int:
+    """Lift the soft limit on open files to the hard one, as servers commonly do: every
+    connection and every GET in flight holds a descriptor, and the usual soft default
+    (1,024) runs out long before the machine does. The limit now in force."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return -1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # An unlimited hard limit still has the kernel's nr_open (2**20 by default) above it.
+    target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    return soft
+
+
 def run(config: Config) -> int:
     """Serve config in a fresh event loop; the process exit status."""
+    log.debug("open files limit: %s", raise_open_files_limit())
     with _new_runner() as runner:
         return runner.run(serve(config))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `python -m aios3` and the `aios3` script."""
-    config = parse_config(argv)
+    """Entry point of `python -m aios3` and the `aios3` script; `aios3 fsck ...` checks
+    a stopped server's data directory instead (see aios3.fsck)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["fsck"]:
+        from aios3 import fsck
+
+        return fsck.main(args[1:])
+    config = parse_config(args)
     configure_logging(config.log_level)
     return run(config)

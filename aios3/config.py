@@ -28,6 +28,12 @@ class Config:
     ``Faults.add`` keyword arguments applied at start-up. ``clock`` (seconds since the
     epoch; None: the system clock) and ``seed`` (None: unpredictable) make a server
     deterministic: timestamps, signature time checks, request ids and fault draws.
+
+    ``header_timeout`` is how long a connection may take to deliver a whole request
+    head, counted from when it opens or its previous response ends (so it is also how
+    long an idle keep-alive connection stays open); then it is closed. ``body_timeout``
+    is how long a request body may stall (no byte arriving) before the request fails
+    with RequestTimeout. Both in seconds.
     """
 
     root: Path = Path("aios3-data")
@@ -47,6 +53,8 @@ class Config:
     faults: tuple[Mapping[str, Any], ...] = ()
     clock: Callable[[], float] | None = None
     seed: int | None = None
+    header_timeout: float = 30.0
+    body_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         # Mistakes an embedding caller can make; the CLI reports the same ones as usage
@@ -58,6 +66,8 @@ class Config:
             seen.add(access_key)
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together: give both or neither")
+        if not (self.header_timeout > 0 and self.body_timeout > 0):
+            raise ValueError("header_timeout and body_timeout must be positive")
         if self.admin_access_key is not None and self.admin_access_key not in seen:
             raise ValueError(f"admin access key {self.admin_access_key!r} is not a user")
 

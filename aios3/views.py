@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from urllib.parse import unquote_to_bytes
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from multidict import MultiDict
 
 from aios3.auth import AuthResult, RequestParts, authenticate, is_anonymous
@@ -73,7 +73,9 @@ def split_path(raw_path: str) -> tuple[str, str]:
     """Bucket and key of a path-style request, from the raw (encoded) path.
 
     ``a%2Fb`` and ``a/b`` differ only in encoding and name the same key, as in S3; dot
-    segments and empty segments are part of the key. Invalid UTF-8 is InvalidURI.
+    segments and empty segments are part of the key. Invalid UTF-8 is InvalidURI, and so
+    is NUL (``%00``), which no XML document could ever name back: other control
+    characters are valid in keys, as in S3.
     """
     path = raw_path.split("?", 1)[0]
     bucket_part, _, key_part = path[1:].partition("/")
@@ -82,6 +84,8 @@ def split_path(raw_path: str) -> tuple[str, str]:
         key = unquote_to_bytes(key_part).decode("utf-8")
     except UnicodeDecodeError:
         raise S3Error("InvalidURI") from None
+    if "\x00" in key or "\x00" in bucket:
+        raise S3Error("InvalidURI")
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise S3Error("KeyTooLongError", Size=str(len(key.encode("utf-8"))), MaxSizeAllowed="1024")
     return bucket, key
@@ -153,6 +157,18 @@ def _reset(request: web.Request) -> None:
         with contextlib.suppress(OSError, AttributeError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
+
+
+async def expect_continue(request: web.Request) -> None:
+    """The routes' ``Expect`` handler: 100 Continue for ``100-continue``, as aiohttp's
+    own does, and 417 for anything else without echoing the value (aiohttp's echoes it,
+    and a value that is not UTF-8 turned that into a 500)."""
+    if request.version != HttpVersion11:
+        return
+    if request.headers.get("Expect", "").lower() != "100-continue":
+        raise web.HTTPExpectationFailed(text="Unknown Expect")
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the interim response is not part of the body
 
 
 class S3View(web.View):

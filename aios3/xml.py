@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
+from xml.parsers import expat
 from xml.parsers.expat import ExpatError
 
 import xmltodict
@@ -58,12 +59,34 @@ def _char_reference(match: re.Match[str]) -> str:
 def render_error(
     code: str, message: str, *, resource: str, request_id: str, detail: Mapping[str, str]
 ) -> bytes:
-    """The error document of "Error responses" in the S3 API reference."""
-    body: dict[str, Any] = {"Code": code, "Message": message}
-    body.update(detail)
-    body["Resource"] = resource
+    """The error document of "Error responses" in the S3 API reference.
+
+    Unlike a listing, it must parse wherever it lands: a name echoed in it (a bad
+    bucket name, say) has its control characters percent-encoded, since XML 1.0 has
+    no way to carry them, not even as character references.
+    """
+    body: dict[str, Any] = {"Code": code, "Message": _printable(message)}
+    body.update((name, _printable(value)) for name, value in detail.items())
+    body["Resource"] = _printable(resource)
     body["RequestId"] = request_id
     return render("Error", body, namespace=False)
+
+
+# Characters XML 1.0 cannot hold in any form (tab, newline and carriage return it can),
+# and lone surrogates: header bytes that were not UTF-8, surrogate-escaped by aiohttp.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _percent(match: re.Match[str]) -> str:
+    char = match.group()
+    errors = "surrogateescape" if "\udc80" <= char <= "\udcff" else "surrogatepass"
+    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", errors))
+
+
+def _printable(value: str) -> str:
+    if _NOT_XML.search(value) is None:
+        return value
+    return _NOT_XML.sub(_percent, value)
 
 
 def owner(access_key: str) -> dict[str, str]:
@@ -77,18 +100,25 @@ def checksum_elements(checksums: Mapping[str, str]) -> dict[str, str]:
 
 def parse(body: bytes, root: str) -> dict[str, Any]:
     """Parse a request document whose root element must be ``root``; namespaces are
-    ignored (clients differ in sending them). Anything else is MalformedXML."""
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise S3Error("MalformedXML")
+    ignored (clients differ in sending them). Anything else is MalformedXML.
+
+    Hostile documents are refused before any tree is built: bytes that are not UTF-8
+    (or a declaration naming another encoding), any DTD (so no entity, internal or
+    external, is ever defined or expanded), and nesting deeper than any S3 document
+    needs, so a 100,000-deep body costs one quick scan, not 100,000 dicts.
+    """
+    data = _checked_text(body).encode("utf-8")
     try:
+        _check_structure(data)
         document = xmltodict.parse(
-            body,
+            data,
+            encoding="utf-8",  # what the bytes are; any declaration was checked above
             process_namespaces=True,
             namespaces={NAMESPACE: None},
             disable_entities=True,
             force_list=None,
         )
-    except (ExpatError, ValueError, UnicodeDecodeError):
+    except (ExpatError, ValueError, UnicodeError, _Refused):
         raise S3Error("MalformedXML") from None
     if not isinstance(document, dict) or set(document) != {root}:
         raise S3Error("MalformedXML")
@@ -98,6 +128,58 @@ def parse(body: bytes, root: str) -> dict[str, Any]:
     if not isinstance(content, dict):
         raise S3Error("MalformedXML")
     return content
+
+
+# S3 request documents nest at most four levels (CompleteMultipartUpload/Part/ETag);
+# this leaves room for namespaced or decorated variants while keeping the parse flat.
+MAX_DEPTH = 32
+
+_DECLARED_ENCODING = re.compile(r"""^\s*<\?xml[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
+
+
+class _Refused(Exception):
+    """Raised inside the structure scan to stop at the first offence."""
+
+
+def _checked_text(body: bytes) -> str:
+    """The document as text: strict UTF-8 (an optional BOM dropped), and if it declares
+    an encoding, UTF-8 must be it."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise S3Error("MalformedXML") from None
+    text = text.removeprefix("\ufeff")
+    declared = _DECLARED_ENCODING.match(text[:200])
+    if declared is not None and declared.group(1).strip().lower() not in ("utf-8", "utf8"):
+        raise S3Error("MalformedXML")
+    return text
+
+
+def _check_structure(data: bytes) -> None:
+    """Scan with expat, no tree: raise _Refused on a DTD or an entity declaration, or
+    on nesting deeper than MAX_DEPTH; ExpatError on bad syntax."""
+    parser = expat.ParserCreate("utf-8")
+    depth = 0
+
+    def start(_name: str, _attributes: Any) -> None:
+        nonlocal depth
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise _Refused
+
+    def end(_name: str) -> None:
+        nonlocal depth
+        depth -= 1
+
+    def refuse(*_args: Any) -> Any:
+        raise _Refused
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.ExternalEntityRefHandler = refuse
+    parser.Parse(data, True)
 
 
 def as_list(value: Any) -> list[Any]:

@@ -37,13 +37,15 @@ ALLOWED: dict[str, set[str]] = {
     },
     "admin": {"views", "auth", "errors", "keys", "config", "journal", "faults", "storage"},
     "app": {"admin", "views", "keys", "errors", "xml", "storage", "config", "journal", "faults"},
-    "cli": {"app", "config", "storage", "errors", "tls", "users", "faults"},
+    "fsck": {"checksums", "config"},
+    "cli": {"app", "config", "storage", "errors", "tls", "users", "faults", "fsck"},
     "testing": {"testing", "app", "admin", "keys", "config", "tls", "journal", "faults"},
     "pytest_plugin": {"testing"},
     "__main__": {"cli"},
     "__init__": {"testing"},  # serve and Server, imported on first use
 }
 PURE = {
+    "fsck",
     "errors",
     "config",
     "users",

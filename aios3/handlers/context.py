@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
 from aios3.auth import AuthResult, decoded_length, is_aws_chunked, verified_body
@@ -55,7 +56,8 @@ class S3Request:
         payload hash. Every failure is raised before the stream ends, so storage keeps
         nothing. Call this before reading: header problems are raised right away.
         """
-        return verified_body(self.request.content.iter_chunked(_CHUNK), self.auth, self.headers.get)
+        chunks = _IdleGuard(self.request.content, self.config.body_timeout).chunks()
+        return verified_body(chunks, self.auth, self.headers.get)
 
     def body_length(self) -> int | None:
         """The body's length once decoded, as the client announced it.
@@ -91,6 +93,70 @@ class S3Request:
                 raise S3Error("MaxMessageLengthExceeded", "Your request was too big.")
             parts.append(chunk)
         return b"".join(parts)
+
+
+class _BodyIdle(asyncio.TimeoutError):
+    """Set on a stalled request's stream. A TimeoutError, so that aiohttp, finding the
+    body unfinished after the response, closes the connection at once instead of
+    waiting for more of it."""
+
+
+class _IdleGuard:
+    """Body chunks, with a limit on how long any one read may wait for bytes.
+
+    A client that stops sending mid-body would otherwise hold a handler, a temp file
+    and a connection for as long as it likes. One timer per body (re-armed only when it
+    fires, so a fast body pays two clock reads per chunk) fails the waiting read with
+    RequestTimeout, as S3 does; storage then discards what it received.
+    """
+
+    __slots__ = ("_content", "_since", "_timeout", "_timer")
+
+    def __init__(self, content: StreamReader, timeout: float) -> None:
+        self._content = content
+        self._timeout = timeout
+        self._since: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        content = self._content
+        if content.is_eof() and not content.exception():
+            # Nothing left to wait for (a whole small body is already buffered).
+            async for chunk in content.iter_chunked(_CHUNK):
+                yield chunk
+            return
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_at(loop.time() + self._timeout, self._check)
+        try:
+            while True:
+                self._since = loop.time()
+                chunk = await content.read(_CHUNK)
+                self._since = None
+                if not chunk:
+                    return
+                yield chunk
+        except _BodyIdle:
+            raise S3Error("RequestTimeout") from None
+        finally:
+            self._since = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _check(self) -> None:
+        content = self._content
+        if content.is_eof() or content.exception() is not None:
+            self._timer = None  # all received, or the request is over
+            return
+        loop = asyncio.get_running_loop()
+        since = self._since
+        now = loop.time()
+        if since is not None and now - since >= self._timeout:
+            self._timer = None
+            content.set_exception(_BodyIdle())
+            return
+        start = now if since is None else since
+        self._timer = loop.call_at(start + self._timeout, self._check)
 
 
 # Query parameters of a presigned URL that carry its signature, not request headers.

@@ -25,8 +25,11 @@ def parse_copy_source(value: str) -> tuple[str, str]:
     percent-encoded)."""
     source = value.split("?", 1)[0]
     try:
-        decoded = unquote_to_bytes(source).decode("utf-8")
-    except UnicodeDecodeError:
+        # aiohttp decodes header bytes that are not UTF-8 with surrogateescape: undo that
+        # first, so such a header is an invalid copy source, not an encoding crash.
+        raw = source.encode("utf-8", "surrogateescape")
+        decoded = unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeError:
         raise S3Error("InvalidArgument", "Invalid copy source encoding") from None
     bucket, _, key = decoded.lstrip("/").partition("/")
     if not bucket or not key:

@@ -44,7 +44,16 @@ def new_object(headers: CIMultiDictProxy[str], owner: str) -> NewObject:
         if lower.startswith(_META):
             field = lower[len(_META) :]
             metadata[field] = f"{metadata[field]},{value}" if field in metadata else value
-    size = sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
+    try:
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
+        for value in content.values():
+            value.encode()
+    except UnicodeEncodeError:
+        # Header bytes that are not UTF-8 (aiohttp hands them over surrogate-escaped):
+        # nothing could store them or give them back.
+        raise S3Error(
+            "InvalidArgument", "Content headers and user metadata must be valid UTF-8."
+        ) from None
     if size > _MAX_METADATA:
         raise S3Error("MetadataTooLarge", Size=str(size), MaxSizeAllowed=str(_MAX_METADATA))
     return NewObject(owner=owner, content_headers=content, metadata=metadata)

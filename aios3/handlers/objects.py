@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import BinaryIO
 
@@ -25,6 +26,7 @@ _OVERRIDES = {
     "response-content-disposition": "Content-Disposition",
     "response-content-encoding": "Content-Encoding",
 }
+_NOT_IN_HEADERS = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 _FALLBACK_CHUNK = 1 << 20
 
 
@@ -91,6 +93,14 @@ def _read_headers(s3: S3Request, info: ObjectInfo, *, ranged: bool) -> dict[str,
     for param, header in _OVERRIDES.items():
         value = s3.query.get(param)
         if value is not None:
+            if _NOT_IN_HEADERS.search(value):
+                # A CR/LF here would be header injection (aiohttp refuses to send it and
+                # drops the connection); other controls have no place in a header.
+                raise S3Error(
+                    "InvalidArgument",
+                    "Header values may not contain control characters.",
+                    ArgumentName=param,
+                )
             headers[header] = value
     return headers
 
