@@ -178,6 +178,9 @@ class Uploads:
         return upload
 
     async def get(self, upload_id: str, bucket: str, key: str) -> UploadInfo:
+        # A missing bucket is NoSuchBucket for every operation on it, as in S3 (its
+        # uploads went with it); then an unknown upload is NoSuchUpload.
+        self._check_bucket(bucket)
         return await self._index.read(lambda db: _find_upload(db, upload_id, bucket, key))
 
     async def upload_part(
@@ -279,6 +282,8 @@ class Uploads:
         return part
 
     async def abort(self, upload_id: str, bucket: str, key: str) -> None:
+        self._check_bucket(bucket)
+
         def delete(db: sqlite3.Connection) -> list[str]:
             _find_upload(db, upload_id, bucket, key)
             rows = db.execute(
@@ -292,6 +297,8 @@ class Uploads:
     async def list_parts(
         self, upload_id: str, bucket: str, key: str, *, marker: int, max_parts: int
     ) -> PartPage:
+        self._check_bucket(bucket)
+
         def query(db: sqlite3.Connection) -> PartPage:
             upload = _find_upload(db, upload_id, bucket, key)
             rows = db.execute(
@@ -338,6 +345,7 @@ class Uploads:
         """Turn the listed parts into the object, in one transaction. ``verify`` sees
         the object about to be committed (size, combined checksum) and may refuse it;
         ``precondition`` sees the version it would replace."""
+        self._check_bucket(bucket)
         signature = json.dumps([[p.number, p.etag] for p in requested])
 
         def complete(db: sqlite3.Connection) -> tuple[ObjectInfo, list[str]]:
