@@ -1,6 +1,7 @@
 """S3 XML: pure render functions for responses and a guarded parser for request bodies.
 
-Documents are built as dicts and serialised by xmltodict in the S3 namespace. Parsing
+Documents are built as dicts and serialised in the S3 namespace, exactly as xmltodict
+would (by a small writer for the common shapes, by xmltodict for any other). Parsing
 refuses DTDs outright (no entity expansion, no external entities) and maps every
 syntax error to MalformedXML.
 """
@@ -15,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 from xml.parsers import expat
 from xml.parsers.expat import ExpatError
+from xml.sax.saxutils import quoteattr
 
 import xmltodict
 
@@ -32,7 +34,16 @@ def iso8601(seconds: float) -> str:
     """S3's timestamp form in XML: ``2009-10-12T17:50:30.000Z``."""
     whole = int(seconds)
     millis = int((seconds - whole) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+    stamp = _STAMPS.get(whole)
+    if stamp is None:
+        # Listings format one per key, and keys written together share their second.
+        if len(_STAMPS) >= 4096:
+            _STAMPS.clear()
+        stamp = _STAMPS[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{stamp}.{millis:03d}Z"
+
+
+_STAMPS: dict[int, str] = {}
 
 
 def render(root: str, body: Mapping[str, Any], *, namespace: bool = True) -> bytes:
@@ -41,10 +52,102 @@ def render(root: str, body: Mapping[str, Any], *, namespace: bool = True) -> byt
     if namespace:
         content["@xmlns"] = NAMESPACE
     content.update(body)
-    text: str = xmltodict.unparse({root: content}, full_document=True, encoding="utf-8")
+    out: list[str] = [_HEADER]
+    try:
+        _emit(out, root, content)
+        text = "".join(out)
+    except _Unsupported:
+        if _has_fragment(content):
+            raise
+        text = xmltodict.unparse({root: content}, full_document=True, encoding="utf-8")
     if _CONTROL.search(text):
         text = _CONTROL.sub(_char_reference, text)
     return text.encode("utf-8")
+
+
+# What xmltodict.unparse writes, byte for byte, for the shapes our documents use (a
+# listing of 1,000 keys renders ~10x faster this way); anything else falls back to it.
+_HEADER = '<?xml version="1.0" encoding="utf-8"?>\n'
+
+
+class _Unsupported(Exception):
+    """A value shape the fast path does not write exactly as xmltodict would."""
+
+
+class Fragment(str):
+    """Markup already rendered (by ``escape`` and friends), written as is: for the
+    thousand ``Contents`` of a listing, built directly instead of as dicts."""
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int | float):
+        text = str(value)
+    else:
+        raise _Unsupported
+    return escape(text)
+
+
+def escape(text: str) -> str:
+    """Character data as xmltodict writes it (saxutils.escape: ``&``, ``<``, ``>``)."""
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    return text
+
+
+def _emit(out: list[str], name: str, value: Any) -> None:
+    """Append ``value`` as element(s) ``name``: a list repeats it, a dict nests (with
+    ``@`` attributes and ``#text``), None is empty, a Fragment is the element(s)
+    already written, anything else is text."""
+    if isinstance(value, Fragment):
+        out.append(value)
+        return
+    if isinstance(value, list | tuple):
+        for item in value:
+            if isinstance(item, list | tuple):
+                raise _Unsupported  # xmltodict writes a nested list as its repr
+            _emit(out, name, item)
+        return
+    if value is None:
+        out.append(f"<{name}></{name}>")
+        return
+    if not isinstance(value, dict):
+        out.append(f"<{name}>{_text(value)}</{name}>")
+        return
+    start = len(out)
+    out.append("")
+    attributes = ""
+    text = ""
+    for child, item in value.items():
+        if not isinstance(child, str) or (child.startswith("#") and child != "#text"):
+            raise _Unsupported
+        if child == "#text":
+            text = "" if item is None else _text(item)
+        elif child.startswith("@"):
+            if not isinstance(item, str):
+                raise _Unsupported
+            attributes += f" {child[1:]}={quoteattr(item)}"
+        else:
+            _emit(out, child, item)
+    out[start] = f"<{name}{attributes}>"
+    out.append(f"{text}</{name}>")
+
+
+def _has_fragment(value: Any) -> bool:
+    if isinstance(value, Fragment):
+        return True
+    if isinstance(value, dict):
+        return any(_has_fragment(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_fragment(item) for item in value)
+    return False
 
 
 # Control characters (keys may hold any) written as character references, so that a

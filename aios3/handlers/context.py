@@ -193,8 +193,18 @@ def effective_headers(
 
 
 def http_date(seconds: float) -> str:
-    """RFC 7231 date, as in Last-Modified."""
-    return email.utils.formatdate(int(seconds), usegmt=True)
+    """RFC 7231 date, as in Last-Modified (the last few formatted are kept: a GET
+    formats one per request, and formatdate is slow)."""
+    whole = int(seconds)
+    text = _HTTP_DATES.get(whole)
+    if text is None:
+        if len(_HTTP_DATES) >= 1024:
+            _HTTP_DATES.clear()
+        text = _HTTP_DATES[whole] = email.utils.formatdate(whole, usegmt=True)
+    return text
+
+
+_HTTP_DATES: dict[int, str] = {}
 
 
 def parse_http_date(value: str | None) -> float | None:

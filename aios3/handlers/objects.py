@@ -147,8 +147,8 @@ def _selection(s3: S3Request, info: ObjectInfo) -> tuple[ByteRange | None, dict[
     return ByteRange(start, start + size - 1), {"x-amz-mp-parts-count": str(len(info.parts))}
 
 
-def _read_response(s3: S3Request, info: ObjectInfo) -> tuple[web.StreamResponse, ByteRange]:
-    """Status and headers of a GET or HEAD, after its conditions held."""
+def _read_status(s3: S3Request, info: ObjectInfo) -> tuple[int, dict[str, str], ByteRange]:
+    """Status, headers and selected bytes of a GET or HEAD, after its conditions held."""
     try:
         check_conditions(info, s3.header)
     except S3Error as error:
@@ -156,13 +156,18 @@ def _read_response(s3: S3Request, info: ObjectInfo) -> tuple[web.StreamResponse,
     selected, extra = _selection(s3, info)
     headers = _read_headers(s3, info, ranged=selected is not None)
     headers.update(extra)
-    response = web.StreamResponse(headers=headers)
     if selected is None or selected.length <= 0:
         # The whole object, or an empty part: no byte range to name (RFC 9110 14.4).
         selected = ByteRange(0, info.size - 1) if selected is None else selected
-    else:
-        response.set_status(206)
-        response.headers["Content-Range"] = f"bytes {selected.start}-{selected.end}/{info.size}"
+        return 200, headers, selected
+    headers["Content-Range"] = f"bytes {selected.start}-{selected.end}/{info.size}"
+    return 206, headers, selected
+
+
+def _read_response(s3: S3Request, info: ObjectInfo) -> tuple[web.StreamResponse, ByteRange]:
+    """A streamed GET's (or a HEAD's) response, after its conditions held."""
+    status, headers, selected = _read_status(s3, info)
+    response = web.StreamResponse(status=status, headers=headers)
     response.content_length = max(selected.length, 0)
     return response, selected
 
@@ -175,6 +180,12 @@ async def head_object(s3: S3Request) -> web.StreamResponse:
 
 async def get_object(s3: S3Request) -> web.StreamResponse:
     opened = await s3.storage.open_object(s3.bucket, s3.key)
+    if opened.data is not None and s3.truncate_body_after is None:
+        # A small body, already read: one plain response, nothing to stream.
+        status, headers, selected = _read_status(s3, opened.info)
+        body = opened.data[selected.start : selected.start + max(selected.length, 0)]
+        s3.bytes_sent = len(body)
+        return web.Response(status=status, headers=headers, body=body)
     try:
         response, selected = _read_response(s3, opened.info)
         writer = await response.prepare(s3.request)
@@ -182,7 +193,10 @@ async def get_object(s3: S3Request) -> web.StreamResponse:
         # A truncating fault sends fewer bytes than Content-Length announces.
         limit = count if s3.truncate_body_after is None else min(count, s3.truncate_body_after)
         s3.bytes_sent = 0
-        if limit and writer is not None:
+        if limit and writer is not None and opened.data is not None:
+            await response.write(opened.data[selected.start : selected.start + limit])
+            s3.bytes_sent = limit
+        elif limit and writer is not None:
             pieces = s3.storage.read_pieces(opened, selected.start, limit)
             async for file, offset, length in pieces:
                 await _send_file(s3.request, response, writer, file, offset, length)

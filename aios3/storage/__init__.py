@@ -75,6 +75,8 @@ __all__ = [
 MAX_OBJECT_SIZE = 5 * 1024**3  # PutObject's limit: 5 GiB
 # How often a reader retries when the body it looked up was replaced before it opened it.
 _OPEN_ATTEMPTS = 5
+# Bodies up to this size are read whole on the loop thread when opened (see open_object).
+SMALL_BODY = 64 * 1024
 
 Precondition = Callable[[ObjectInfo | None], None]
 
@@ -203,13 +205,41 @@ class Storage:
     # -- objects -----------------------------------------------------------------
 
     async def head_object(self, bucket: str, key: str) -> ObjectInfo:
-        """The object's row, or NoSuchBucket / NoSuchKey."""
-        return await self.index.read(lambda db: _object(db, bucket, key))
+        """The object's row, or NoSuchBucket / NoSuchKey (a point lookup, on the loop
+        thread: see ``Index.read_inline``)."""
+        return self.index.read_inline(lambda db: _object(db, bucket, key))
 
     async def open_object(self, bucket: str, key: str) -> OpenObject:
-        """Look the object up and open its body in one thread hop. If an overwrite
-        removed the body in between, look again: the reader gets a whole version."""
+        """Look the object up and open its body. If an overwrite removed the body in
+        between, look again: the reader gets a whole version.
+
+        A body of at most ``SMALL_BODY`` bytes is looked up, read whole and closed on the
+        loop thread (a page-cached read of a few KiB costs less than any thread hop);
+        anything else is looked up and opened in one thread hop, then streamed.
+        """
+        small = self.index.read_inline(lambda db: self._open_small(db, bucket, key))
+        if small is not None:
+            return small
         return await self.index.read(lambda db: self._open(db, bucket, key))
+
+    def _open_small(self, db: sqlite3.Connection, bucket: str, key: str) -> OpenObject | None:
+        """The object with its body read, or None when it is too big or multipart."""
+        for _ in range(_OPEN_ATTEMPTS):
+            info = _object(db, bucket, key)
+            if info.parts or info.size > SMALL_BODY:
+                return None
+            try:
+                fd = os.open(self.blobs.path_of(info.body_id), os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                data = os.pread(fd, info.size, 0) if info.size else b""
+            finally:
+                os.close(fd)
+            if len(data) != info.size:
+                raise S3Error("InternalError", "The object's body is shorter than its index row.")
+            return OpenObject(info=info, file=None, data=data)
+        raise S3Error("InternalError", "The object changed too often while being opened.")
 
     def _open(self, db: sqlite3.Connection, bucket: str, key: str) -> OpenObject:
         for _ in range(_OPEN_ATTEMPTS):

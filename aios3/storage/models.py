@@ -135,6 +135,9 @@ class OpenObject:
     info: ObjectInfo
     file: BinaryIO | None
     release: Callable[[], None] | None = None
+    data: bytes | None = None
+    """The whole body, already read, for a small single-body object (then ``file`` is
+    None): it is answered as a plain body, with no file left to stream."""
 
     def close(self) -> None:
         if self.file is not None:
