@@ -107,11 +107,25 @@ def canonical_query(pairs: Pairs, skip: bytes | None = None) -> str:
     """
     if not pairs:
         return ""
-    # quote() leaves only A-Za-z0-9-_.~ alone with safe="", and uses uppercase hex.
     encoded = sorted(
-        [(quote(name, safe=""), quote(value, safe="")) for name, value in pairs if name != skip]
+        [(_aws_quote(name), _aws_quote(value)) for name, value in pairs if name != skip]
     )
     return "&".join([f"{name}={value}" for name, value in encoded])
+
+
+def _aws_quote(raw: bytes) -> str:
+    """quote() leaves only A-Za-z0-9-_.~ alone with safe="", and uses uppercase hex.
+    Parameter names and most values (algorithm, credential, signed headers) repeat
+    from request to request, and quote() costs a Python call per byte: keep them."""
+    text = _QUOTED.get(raw)
+    if text is None:
+        if len(_QUOTED) >= 1024:
+            _QUOTED.clear()
+        text = _QUOTED[raw] = quote(raw, safe="")
+    return text
+
+
+_QUOTED: dict[bytes, str] = {}
 
 
 def encoded_path(raw_path: str) -> str:
