@@ -15,7 +15,7 @@ from aios3.handlers.context import S3Request
 from aios3.handlers.copy import parse_copy_source
 from aios3.handlers.headers import body_checks, checksum_headers, new_object
 from aios3.handlers.listing import count_argument, url_encoding
-from aios3.handlers.objects import exactly, write_condition
+from aios3.handlers.objects import exactly, part_number_argument, write_condition
 from aios3.storage import BodyChecks, CompletedPart, ObjectInfo, Part, UploadInfo, pieces_of
 
 _XML = "application/xml"
@@ -78,16 +78,7 @@ async def create_multipart_upload(s3: S3Request) -> web.StreamResponse:
 
 
 def _part_number(s3: S3Request) -> int:
-    raw = s3.query.get("partNumber", "")
-    number = int(raw) if raw.isdigit() and len(raw) <= 5 else 0
-    if not 1 <= number <= 10_000:
-        raise S3Error(
-            "InvalidArgument",
-            "Part number must be an integer between 1 and 10000, inclusive",
-            ArgumentName="partNumber",
-            ArgumentValue=raw,
-        )
-    return number
+    return part_number_argument(s3.query.get("partNumber", ""))
 
 
 def _upload_id(s3: S3Request) -> str:

@@ -111,6 +111,20 @@ def _not_modified(error: S3Error, info: ObjectInfo) -> S3Error:
     return error
 
 
+def part_number_argument(raw: str) -> int:
+    """A ``partNumber`` query value: ASCII digits from 1 to 10,000, else InvalidArgument
+    (shared by reads of one part and by UploadPart)."""
+    number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 5 else 0
+    if not 1 <= number <= 10_000:
+        raise S3Error(
+            "InvalidArgument",
+            "Part number must be an integer between 1 and 10000, inclusive",
+            ArgumentName="partNumber",
+            ArgumentValue=raw,
+        )
+    return number
+
+
 def _selection(s3: S3Request, info: ObjectInfo) -> tuple[ByteRange | None, dict[str, str]]:
     """The bytes a read asks for: a Range, a ``partNumber`` (a ranged read of one part,
     GetObject reference), or everything (None); plus headers describing a part read."""
@@ -121,14 +135,7 @@ def _selection(s3: S3Request, info: ObjectInfo) -> tuple[ByteRange | None, dict[
         raise S3Error(
             "InvalidRequest", "Cannot specify both Range header and partNumber query parameter"
         )
-    number = int(requested_part) if requested_part.isdigit() else 0
-    if not 1 <= number <= 10_000:
-        raise S3Error(
-            "InvalidArgument",
-            "Part number must be an integer between 1 and 10000, inclusive",
-            ArgumentName="partNumber",
-            ArgumentValue=requested_part,
-        )
+    number = part_number_argument(requested_part)
     if not info.parts:
         # A single-part object answers partNumber=1 with all of itself.
         if number != 1:
