@@ -179,7 +179,7 @@ class Storage:
             )
             return info
 
-        created = await self.index.write(create)
+        created = await self.index.write(create, touches=())
         if created is not None:
             self._buckets[name] = created
 
@@ -207,7 +207,12 @@ class Storage:
     async def head_object(self, bucket: str, key: str) -> ObjectInfo:
         """The object's row, or NoSuchBucket / NoSuchKey (a point lookup, on the loop
         thread: see ``Index.read_inline``)."""
-        return self.index.read_inline(lambda db: _object(db, bucket, key))
+        cached = self.index.cache.get(bucket, key)
+        if cached is not None:
+            return cached.info
+        info = self.index.read_inline(lambda db: _object(db, bucket, key))
+        self.index.cache.fill(info, None)
+        return info
 
     async def open_object(self, bucket: str, key: str) -> OpenObject:
         """Look the object up and open its body. If an overwrite removed the body in
@@ -217,8 +222,12 @@ class Storage:
         loop thread (a page-cached read of a few KiB costs less than any thread hop);
         anything else is looked up and opened in one thread hop, then streamed.
         """
+        cached = self.index.cache.get(bucket, key)
+        if cached is not None and cached.data is not None:
+            return OpenObject(info=cached.info, file=None, data=cached.data)
         small = self.index.read_inline(lambda db: self._open_small(db, bucket, key))
         if small is not None:
+            self.index.cache.fill(small.info, small.data)
             return small
         return await self.index.read(lambda db: self._open(db, bucket, key))
 
@@ -332,7 +341,7 @@ class Storage:
             return old.body_ids if old is not None else []
 
         try:
-            replaced = await self.index.write(upsert)
+            replaced = await self.index.write(upsert, touches=[(info.bucket, info.key)])
         except UncertainCommit:
             raise  # the row may yet surface after a crash: its body stays for the sweep
         except BaseException:
@@ -402,7 +411,7 @@ class Storage:
             )
             return current.body_ids
 
-        await self.blobs.remove(await self.index.write(delete))
+        await self.blobs.remove(await self.index.write(delete, touches=[(bucket, key)]))
 
     async def delete_objects(self, bucket: str, keys: Sequence[str]) -> None:
         def delete(db: sqlite3.Connection) -> list[str]:
@@ -417,7 +426,8 @@ class Storage:
                     gone.extend(_row_to_object(row).body_ids)
             return gone
 
-        await self.blobs.remove(await self.index.write(delete))
+        touches = [(bucket, key) for key in keys]
+        await self.blobs.remove(await self.index.write(delete, touches=touches))
 
     async def list_objects(
         self, bucket: str, *, prefix: str, delimiter: str, start_after: str, max_keys: int

@@ -13,11 +13,12 @@ import asyncio
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from aios3.storage.cache import ANY, Key, ReadCache, Writing
 from aios3.storage.diskerrors import disk_error
 from aios3.storage.models import BucketInfo, ObjectInfo, Part
 
@@ -152,6 +153,10 @@ def row_to_bucket(row: tuple[Any, ...]) -> BucketInfo:
     return BucketInfo(name=row[0], owner=row[1], region=row[2], created=row[3])
 
 
+_Pending = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", Writing]
+"""A queued write: its function, its caller's future, what it keeps out of the cache."""
+
+
 class Index:
     """Owns the database file; hands out connections to the writer and reader threads."""
 
@@ -165,7 +170,8 @@ class Index:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._pending: list[_Pending] = []
+        self.cache = ReadCache()
         self._flushing: asyncio.Task[None] | None = None
         with self._connect() as db:
             db.executescript(_SCHEMA)
@@ -212,11 +218,17 @@ class Index:
 
     # -- writes ------------------------------------------------------------------
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` in the next group-committed transaction; its result once durable."""
+    async def write(
+        self, fn: Callable[[sqlite3.Connection], T], *, touches: Collection[Key] | None = ANY
+    ) -> T:
+        """Run ``fn`` in the next group-committed transaction; its result once durable.
+
+        ``touches``: the (bucket, key) object rows ``fn`` may change, kept out of the
+        read cache until the transaction is over (by default, every row).
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._pending.append((fn, future))
+        self._pending.append((fn, future, self.cache.begin(touches)))
         if self._flushing is None or self._flushing.done():
             self._flushing = loop.create_task(self._flush())
         return await future
@@ -228,15 +240,17 @@ class Index:
             try:
                 outcomes = await loop.run_in_executor(self._writer, self._commit, batch)
             except BaseException as exc:  # the whole transaction failed
+                self._settle(batch)
                 # A full disk is InsufficientStorage; an I/O error, UncertainCommit.
                 exc = disk_error(exc) or exc
-                for _, future in batch:
+                for _, future, _ in batch:
                     if not future.done():
                         future.set_exception(exc)
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                     raise
                 continue
-            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+            self._settle(batch)
+            for (_, future, _), (ok, value) in zip(batch, outcomes, strict=True):
                 if future.done():  # its caller was cancelled; the write stands
                     continue
                 if ok:
@@ -244,14 +258,16 @@ class Index:
                 else:
                     future.set_exception(value)
 
-    def _commit(
-        self, batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]]
-    ) -> list[tuple[bool, Any]]:
+    def _settle(self, batch: list[_Pending]) -> None:
+        for _, _, writing in batch:
+            self.cache.end(writing)
+
+    def _commit(self, batch: list[_Pending]) -> list[tuple[bool, Any]]:
         db = self._thread_connection()
         outcomes: list[tuple[bool, Any]] = []
         db.execute("BEGIN IMMEDIATE")
         try:
-            for fn, _ in batch:
+            for fn, _, _ in batch:
                 db.execute("SAVEPOINT op")
                 try:
                     outcomes.append((True, fn(db)))

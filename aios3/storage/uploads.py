@@ -174,7 +174,7 @@ class Uploads:
                 ),
             )
 
-        await self._index.write(insert)
+        await self._index.write(insert, touches=())
         return upload
 
     async def get(self, upload_id: str, bucket: str, key: str) -> UploadInfo:
@@ -272,7 +272,7 @@ class Uploads:
             return [old[0]] if old is not None else []
 
         try:
-            replaced = await self._index.write(insert)
+            replaced = await self._index.write(insert, touches=())
         except UncertainCommit:
             raise  # the row may yet surface after a crash: its body stays for the sweep
         except BaseException:
@@ -292,7 +292,7 @@ class Uploads:
             db.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
             return [row[0] for row in rows]
 
-        await self._blobs.remove(await self._index.write(delete))
+        await self._blobs.remove(await self._index.write(delete, touches=()))
 
     async def list_parts(
         self, upload_id: str, bucket: str, key: str, *, marker: int, max_parts: int
@@ -395,7 +395,7 @@ class Uploads:
             superseded = old.body_ids if old is not None else []
             return info, unused + [b for b in superseded if b not in used]
 
-        info, garbage = await self._index.write(complete)
+        info, garbage = await self._index.write(complete, touches=[(bucket, key)])
         await self._blobs.remove(garbage)
         return info
 
