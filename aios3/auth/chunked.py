@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from aios3 import checksums
+from aios3.auth.digests import hmac_sha256_hex, sha256_hex
 from aios3.auth.payload import verify_sha256
 from aios3.auth.request import AuthResult, ChunkChain
 from aios3.errors import S3Error
@@ -190,7 +191,7 @@ def _check_chunk(chain: ChunkChain, previous: str, data_hash: str, provided: str
     string_to_sign = "\n".join(
         [_CHUNK_ALGORITHM, chain.amz_date, chain.scope, previous, EMPTY_SHA256, data_hash]
     )
-    expected = hmac.digest(chain.key, string_to_sign.encode(), "sha256").hex()
+    expected = hmac_sha256_hex(chain.key, string_to_sign.encode())
     if not hmac.compare_digest(expected, provided):
         raise S3Error(
             "SignatureDoesNotMatch",
@@ -252,10 +253,10 @@ def _check_trailers(
                 chain.amz_date,
                 chain.scope,
                 previous,
-                hashlib.sha256(canonical.encode()).hexdigest(),
+                sha256_hex(canonical.encode()),
             ]
         )
-        expected = hmac.digest(chain.key, string_to_sign.encode(), "sha256").hex()
+        expected = hmac_sha256_hex(chain.key, string_to_sign.encode())
         provided = signatures[0].lower() if len(signatures) == 1 else ""
         if not (provided.isascii() and hmac.compare_digest(expected, provided)):
             raise S3Error(

@@ -19,12 +19,12 @@ caches derived signing keys.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+from aios3.auth.digests import hmac_sha256_hex, sha256_hex
 from aios3.auth.request import (
     AuthResult,
     ChunkChain,
@@ -333,7 +333,7 @@ def _check_signature(
     raw_uri = req.raw_path or "/"
     canonical_request = head + raw_uri + tail
     string_to_sign = sts_head + _sha256_hex(canonical_request)
-    expected = hmac.digest(key, utf8(string_to_sign), "sha256").hex()
+    expected = hmac_sha256_hex(key, utf8(string_to_sign))
     if provided_ok and hmac.compare_digest(expected, provided):
         return
 
@@ -342,7 +342,7 @@ def _check_signature(
     encoded_uri = encoded_path(raw_uri)
     if encoded_uri != raw_uri:
         alt_sts = sts_head + _sha256_hex(head + encoded_uri + tail)
-        alt_expected = hmac.digest(key, utf8(alt_sts), "sha256").hex()
+        alt_expected = hmac_sha256_hex(key, utf8(alt_sts))
         if provided_ok and hmac.compare_digest(alt_expected, provided):
             return
 
@@ -510,7 +510,7 @@ def _parse_expires(text: str) -> int:
 
 
 def _sha256_hex(text: str) -> str:
-    return hashlib.sha256(utf8(text)).hexdigest()
+    return sha256_hex(utf8(text))
 
 
 def _iso(when: datetime) -> str:
