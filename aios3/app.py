@@ -15,6 +15,7 @@ import random
 import secrets
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -65,44 +66,129 @@ class RequestIds:
         return f"{self._random.getrandbits(64):016X}"
 
 
+class InFlight:
+    """Requests whose handlers are still running, so a shutdown can wait for them.
+
+    aiohttp's own graceful shutdown (runner.cleanup) first marks every connection
+    closing, and a closing connection discards the bytes it receives
+    (RequestHandler.data_received returns early). An upload whose body is still
+    arriving would then stall until the shutdown timeout and be cut off. So the CLI
+    stops listening, calls ``drain`` and waits for ``idle`` before letting aiohttp close
+    the connections.
+    """
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.draining = False
+        self.idle = asyncio.Event()
+
+    def drain(self) -> None:
+        """From now on, answers close their connections, and ``idle`` is set once no
+        handler runs."""
+        self.draining = True
+        if not self.tasks:
+            self.idle.set()
+
+    def cancel_all(self) -> int:
+        """Cut off every running handler; how many there were."""
+        for task in self.tasks:
+            task.cancel()
+        return len(self.tasks)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if self.draining and not self.tasks:
+            self.idle.set()
+
+
 REQUEST_ID = web.RequestKey("request_id", str)
 REQUEST_IDS = web.AppKey("request_ids", RequestIds)
+IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 
 @web.middleware
-async def journal(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Record each S3 request once its handler is done (a streamed body is sent by then;
-    a plain one's size is known)."""
-    if admin.is_admin_path(request.path):
-        return await handler(request)
-    trace = request[TRACE] = Trace()
-    when = request.app[CONFIG].now()
+async def frame(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request's frame, in one middleware (each layer costs every request): its
+    id, the in-flight count, S3 errors as XML documents, and the journal record of each
+    S3 request once its handler is done (a streamed body is sent by then; a plain
+    one's size is known). Admin requests are not S3 traffic, so not journalled."""
+    app = request.app
+    request[REQUEST_ID] = app[REQUEST_IDS]()
+    in_flight = app[IN_FLIGHT]
+    task = asyncio.current_task()
+    assert task is not None
+    in_flight.tasks.add(task)
+    trace = None if admin.is_admin_path(request.path) else Trace()
+    when = app[CONFIG].now()
     started = time.monotonic()
     response: web.StreamResponse | None = None
     try:
-        response = await handler(request)
+        if trace is not None:
+            request[TRACE] = trace
+        try:
+            response = await handler(request)
+        except S3Error as error:
+            response = _error_response(request, error)
+        except web.HTTPException as exc:
+            # aiohttp's own refusals (e.g. a body over client_max_size) in S3 form.
+            refusal = S3Error(_HTTP_ERRORS.get(exc.status, "InvalidRequest"))
+            response = _error_response(request, refusal)
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception as exc:
+            response = _error_response(request, _unexpected(request, exc))
+        if in_flight.draining:
+            # Keep-alive clients should reconnect elsewhere, not queue more work here.
+            response.force_close()
         return response
     finally:
-        request.app[JOURNAL].record(
-            RequestRecord(
-                request_id=request.get(REQUEST_ID, ""),
-                time=when,
-                method=request.method,
-                path=request.raw_path,
-                op=trace.op,
-                bucket=trace.bucket,
-                key=trace.key,
-                status=None if response is None or trace.dropped else response.status,
-                error_code=trace.error_code,
-                bytes_in=request.content.total_bytes,
-                bytes_out=_bytes_out(request, response, trace),
-                checksum_algorithm=trace.checksum_algorithm,
-                signing=trace.signing,
-                user_agent=request.headers.get("User-Agent"),
-                duration=time.monotonic() - started,
-                fault=trace.fault,
-            )
+        in_flight._finished(task)
+        if trace is not None:
+            _record(request, trace, response, when, started)
+
+
+def _unexpected(request: web.Request, exc: Exception) -> S3Error:
+    """InternalError, logged with its traceback; or, out of file descriptors, SlowDown."""
+    if isinstance(exc, OSError) and exc.errno in _OUT_OF_FILES:
+        # Thousands of connections each holding one: an overload the client should
+        # back off from and retry, as SDKs do on SlowDown, not a server fault. Logged
+        # once a minute, not once per request.
+        now = time.monotonic()
+        if now - _out_of_files_logged[0] >= 60:
+            _out_of_files_logged[0] = now
+            log.warning("out of file descriptors (%s): answering 503 SlowDown", exc.strerror)
+        return S3Error("SlowDown")
+    log.exception("unexpected error in %s %s", request.method, request.path)
+    return S3Error("InternalError")
+
+
+def _record(
+    request: web.Request,
+    trace: Trace,
+    response: web.StreamResponse | None,
+    when: float,
+    started: float,
+) -> None:
+    request.app[JOURNAL].record(
+        RequestRecord(
+            request_id=request[REQUEST_ID],
+            time=when,
+            method=request.method,
+            path=request.raw_path,
+            op=trace.op,
+            bucket=trace.bucket,
+            key=trace.key,
+            status=None if response is None or trace.dropped else response.status,
+            error_code=trace.error_code,
+            bytes_in=request.content.total_bytes,
+            bytes_out=_bytes_out(request, response, trace),
+            checksum_algorithm=trace.checksum_algorithm,
+            signing=trace.signing,
+            user_agent=request.headers.get("User-Agent"),
+            duration=time.monotonic() - started,
+            fault=trace.fault,
         )
+    )
 
 
 def _bytes_out(request: web.Request, response: web.StreamResponse | None, trace: Trace) -> int:
@@ -115,36 +201,6 @@ def _bytes_out(request: web.Request, response: web.StreamResponse | None, trace:
     if isinstance(response, web.Response) and isinstance(response.body, bytes):
         return len(response.body)
     return response.content_length or 0
-
-
-@web.middleware
-async def s3_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn errors into S3 XML documents."""
-    request[REQUEST_ID] = request.app[REQUEST_IDS]()
-    try:
-        return await handler(request)
-    except S3Error as error:
-        return _error_response(request, error)
-    except web.HTTPException as exc:
-        # aiohttp's own refusals (e.g. a body over client_max_size) in S3 form.
-        return _error_response(request, S3Error(_HTTP_ERRORS.get(exc.status, "InvalidRequest")))
-    except (asyncio.CancelledError, ConnectionResetError):
-        raise
-    except OSError as exc:
-        if exc.errno not in _OUT_OF_FILES:
-            log.exception("unexpected error in %s %s", request.method, request.path)
-            return _error_response(request, S3Error("InternalError"))
-        # Out of file descriptors (thousands of connections each holding one): an
-        # overload the client should back off from and retry, as SDKs do on SlowDown,
-        # not a server fault. Logged once a minute, not once per request.
-        now = time.monotonic()
-        if now - _out_of_files_logged[0] >= 60:
-            _out_of_files_logged[0] = now
-            log.warning("out of file descriptors (%s): answering 503 SlowDown", exc.strerror)
-        return _error_response(request, S3Error("SlowDown"))
-    except Exception:
-        log.exception("unexpected error in %s %s", request.method, request.path)
-        return _error_response(request, S3Error("InternalError"))
 
 
 async def _common_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -179,7 +235,7 @@ def _error_response(request: web.Request, error: S3Error) -> web.Response:
 def create_app(config: Config) -> web.Application:
     """The aiohttp application for ``config``; storage opens on start-up."""
     app = web.Application(
-        middlewares=[journal, s3_errors],
+        middlewares=[frame],
         client_max_size=6 * 1024**3,
         handler_args={
             "max_line_size": _MAX_LINE,
@@ -196,6 +252,7 @@ def create_app(config: Config) -> web.Application:
     )
     app[CONFIG] = config
     app[REQUEST_IDS] = RequestIds(config.seed)
+    app[IN_FLIGHT] = InFlight()
     app[JOURNAL] = Journal()
     app[FAULTS] = faults = Faults(config.seed)
     for spec in config.faults:

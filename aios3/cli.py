@@ -20,10 +20,9 @@ import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from aios3 import __version__
 from aios3.config import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Config
@@ -37,6 +36,9 @@ from aios3.users import (
     parse_user,
     parse_user_list,
 )
+
+if TYPE_CHECKING:
+    from aios3.app import InFlight
 
 log = logging.getLogger("aios3.cli")
 
@@ -521,53 +523,11 @@ def _fail(message: str) -> int:
     return 1
 
 
-class InFlight:
-    """Requests whose handlers are still running, so shutdown can wait for them.
-
-    aiohttp's own graceful shutdown (runner.cleanup) first marks every connection
-    closing, and a closing connection discards the bytes it receives
-    (RequestHandler.data_received returns early). An upload whose body is still
-    arriving would then stall until the shutdown timeout and be cut off. So we stop
-    listening, wait here until the handlers are done, and only then let aiohttp close
-    the connections. The cost is one middleware call per request.
-    """
-
-    def __init__(self) -> None:
-        self.tasks: set[asyncio.Task[Any]] = set()
-        self.idle = asyncio.Event()
-        self.idle.set()
-        self.draining = False
-
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Count the request while its handler runs."""
-        task = asyncio.current_task()
-        assert task is not None
-        self.tasks.add(task)
-        self.idle.clear()
-        try:
-            response = await handler(request)
-        finally:
-            self.tasks.discard(task)
-            if not self.tasks:
-                self.idle.set()
-        if self.draining:
-            # Keep-alive clients should reconnect elsewhere, not queue more work here.
-            response.force_close()
-        return response
-
-    def cancel_all(self) -> int:
-        """Cut off every running handler; how many there were."""
-        for task in self.tasks:
-            task.cancel()
-        return len(self.tasks)
-
-
 async def serve(config: Config) -> int:
     """Run the server until SIGINT or SIGTERM, then shut down gracefully; exit status."""
     # Imported here so `--help`, `--version` and bad options answer without loading the
     # whole application.
-    from aios3.app import create_app
+    from aios3.app import IN_FLIGHT, create_app
     from aios3.storage import DataDirectoryLocked
 
     ssl_context = None
@@ -582,7 +542,7 @@ async def serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     hurry = asyncio.Event()
-    in_flight = InFlight()
+    in_flight: InFlight | None = None
 
     def on_signal(signum: int) -> None:
         name = signal.Signals(signum).name
@@ -592,9 +552,8 @@ async def serve(config: Config) -> int:
             )
             stop.set()
         elif not hurry.is_set():
-            log.warning(
-                "second %s: cutting off %d in-flight request(s)", name, in_flight.cancel_all()
-            )
+            cut = in_flight.cancel_all() if in_flight is not None else 0
+            log.warning("second %s: cutting off %d in-flight request(s)", name, cut)
             hurry.set()
 
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -602,8 +561,7 @@ async def serve(config: Config) -> int:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         app = create_app(config)
-        # Outermost, so the count covers every other middleware too.
-        app.middlewares.insert(0, in_flight.middleware)
+        in_flight = app[IN_FLIGHT]
         # Access logs only at DEBUG: formatting a line per request costs real throughput
         # on the hot path, and at INFO nobody asked for it. access_log=None turns the
         # logger off inside aiohttp instead of filtering lines after they are built.
@@ -642,7 +600,7 @@ async def serve(config: Config) -> int:
             print(format_banner(config, port), flush=True)
             await stop.wait()
             await site.stop()  # no new connections from here on
-            in_flight.draining = True
+            in_flight.drain()
             finished = await _drain(in_flight, hurry)
         finally:
             # Closes idle connections and waits (up to SHUTDOWN_TIMEOUT) for responses

@@ -137,6 +137,8 @@ class Faults:
         comes up; the chance is drawn only for faults that could otherwise act, so the
         sequence of draws depends only on the requests, and a seed replays it.
         """
+        if not self._faults:  # the usual case: no lock to take
+            return None
         with self._lock:
             for index, fault in enumerate(self._faults):
                 if fault.times == 0 or not fault.matches(op, bucket, key):

@@ -65,6 +65,8 @@ HANDLERS: dict[Op, Handler] = {
 
 MAX_KEY_BYTES = 1024
 
+_UPLOADS = frozenset({"PUT", "POST"})
+
 # Operations that read another bucket named by ``x-amz-copy-source``.
 _COPIES = frozenset({Op.CopyObject, Op.UploadPartCopy})
 
@@ -80,15 +82,23 @@ def split_path(raw_path: str) -> tuple[str, str]:
     path = raw_path.split("?", 1)[0]
     bucket_part, _, key_part = path[1:].partition("/")
     try:
-        bucket = unquote_to_bytes(bucket_part).decode("utf-8")
-        key = unquote_to_bytes(key_part).decode("utf-8")
+        bucket = _unquote(bucket_part)
+        key = _unquote(key_part)
     except UnicodeDecodeError:
         raise S3Error("InvalidURI") from None
     if "\x00" in key or "\x00" in bucket:
         raise S3Error("InvalidURI")
-    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+    if len(key) * 4 > MAX_KEY_BYTES and len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise S3Error("KeyTooLongError", Size=str(len(key.encode("utf-8"))), MaxSizeAllowed="1024")
     return bucket, key
+
+
+def _unquote(part: str) -> str:
+    """Percent-decode a path segment as UTF-8 (plain ASCII segments are common and
+    need nothing)."""
+    if "%" not in part and part.isascii():
+        return part
+    return unquote_to_bytes(part).decode("utf-8")
 
 
 def parse_arguments(raw_query: str) -> MultiDict[str]:
@@ -183,7 +193,8 @@ class S3View(web.View):
         level = Level.OBJECT if key else Level.BUCKET if bucket else Level.ROOT
         query = parse_arguments(raw_query)
         headers = effective_headers(request.headers, query)
-        trace.checksum_algorithm = checksum_algorithm(headers.get)
+        if request.method in _UPLOADS:  # only writes name a checksum algorithm
+            trace.checksum_algorithm = checksum_algorithm(headers.get)
         resolved = resolve(
             level, request.method, query, copy_source="x-amz-copy-source" in request.headers
         )

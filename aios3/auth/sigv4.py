@@ -471,7 +471,22 @@ def _parse_credential(credential: str, code: str, prefix: str) -> tuple[str, str
 
 
 def _parse_amz_date(text: str) -> datetime | None:
-    """Parse ``YYYYMMDDTHHMMSSZ`` without strptime (this is on every request)."""
+    """Parse ``YYYYMMDDTHHMMSSZ`` without strptime; the last stamp is kept, as requests
+    of the same second (most of them, under load) carry the same one."""
+    global _last_amz_date
+    last_text, last_when = _last_amz_date
+    if text == last_text:
+        return last_when
+    when = _amz_date(text)
+    if when is not None:
+        _last_amz_date = text, when
+    return when
+
+
+_last_amz_date: tuple[str, datetime | None] = ("", None)
+
+
+def _amz_date(text: str) -> datetime | None:
     if len(text) != 16 or text[8] != "T" or text[15] != "Z":
         return None
     digits = text[:8] + text[9:15]

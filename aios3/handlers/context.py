@@ -172,6 +172,19 @@ _SIGNING_PARAMETERS = frozenset(
 )
 
 
+# The same, spelt as SDKs send them: most queries skip the lowercasing.
+_SIGNING_AS_SENT = frozenset(
+    {
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Date",
+        "X-Amz-Expires",
+        "X-Amz-SignedHeaders",
+        "X-Amz-Signature",
+    }
+)
+
+
 def effective_headers(
     headers: CIMultiDictProxy[str], query: MultiDict[str]
 ) -> CIMultiDictProxy[str]:
@@ -181,7 +194,9 @@ def effective_headers(
     extra = [
         (name, value)
         for name, value in query.items()
-        if name.lower().startswith("x-amz-") and name.lower() not in _SIGNING_PARAMETERS
+        if name not in _SIGNING_AS_SENT
+        and name[:6].lower() == "x-amz-"
+        and name.lower() not in _SIGNING_PARAMETERS
     ]
     if not extra:
         return headers
