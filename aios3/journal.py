@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from aios3.checksums import ALGORITHMS
 
@@ -19,14 +20,16 @@ MAX_RECORDS = 10_000
 """Records kept; older ones are dropped first."""
 
 
-@dataclass(frozen=True)
-class RequestRecord:
+class RequestRecord(NamedTuple):
     """What one request did, as the server saw it.
 
     ``op`` is the S3 operation name (``"PutObject"``), also for operations aios3 does
     not implement; None when the request did not resolve to one (e.g. a bad method).
     ``status`` is None when no response was sent (a connection reset by a fault).
     ``fault`` is the id of the injected fault that acted on the request, if any.
+
+    A named tuple, not a frozen dataclass: one is made for every request, and a frozen
+    dataclass sets each of its 16 fields through ``object.__setattr__``.
     """
 
     request_id: str
@@ -48,7 +51,7 @@ class RequestRecord:
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict of every field."""
-        return asdict(self)
+        return self._asdict()
 
 
 @dataclass
