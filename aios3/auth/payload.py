@@ -13,6 +13,13 @@ from collections.abc import AsyncIterator
 from aios3.errors import S3Error
 
 
+def check_sha256(data: bytes, expected_hex: str | None) -> None:
+    """Raise if a whole body's SHA-256 is not ``expected_hex`` (None: unsigned payload)."""
+    if expected_hex is None:
+        return
+    _compare(hashlib.sha256(data).hexdigest(), expected_hex)
+
+
 async def verify_sha256(
     chunks: AsyncIterator[bytes], expected_hex: str | None
 ) -> AsyncIterator[bytes]:
@@ -29,7 +36,10 @@ async def verify_sha256(
     async for chunk in chunks:
         update(chunk)
         yield chunk
-    actual = digest.hexdigest()
+    _compare(digest.hexdigest(), expected_hex)
+
+
+def _compare(actual: str, expected_hex: str) -> None:
     # The hash of the body is no secret, so a plain comparison is fine here.
     if actual != expected_hex.lower():
         raise S3Error(

@@ -11,7 +11,13 @@ from datetime import datetime
 from aiohttp import StreamReader, web
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
-from aios3.auth import AuthResult, decoded_length, is_aws_chunked, verified_body
+from aios3.auth import (
+    AuthResult,
+    check_sha256,
+    decoded_length,
+    is_aws_chunked,
+    verified_body,
+)
 from aios3.config import Config
 from aios3.errors import S3Error
 from aios3.routing import Resolved
@@ -58,6 +64,29 @@ class S3Request:
         """
         chunks = _IdleGuard(self.request.content, self.config.body_timeout).chunks()
         return verified_body(chunks, self.auth, self.headers.get)
+
+    def arrived_body(self, limit: int) -> bytes | None:
+        """The whole body, checked, when it is plain (not aws-chunked), at most ``limit``
+        bytes and has all arrived already; else None, and ``body()`` streams it.
+
+        Most small uploads arrive with their headers: taking them whole spares storage
+        the streaming machinery (and its thread hops) that big bodies need.
+        """
+        content = self.request.content
+        length = self.request.content_length
+        if (
+            length is None
+            or length > limit
+            or not content.is_eof()
+            or content.exception() is not None
+            or is_aws_chunked(self.auth, self.headers.get)
+        ):
+            return None
+        data = content.read_nowait()
+        if len(data) != length:
+            raise S3Error("IncompleteBody")
+        check_sha256(data, self.auth.content_sha256)
+        return data
 
     def body_length(self) -> int | None:
         """The body's length once decoded, as the client announced it.

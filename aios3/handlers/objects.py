@@ -15,7 +15,7 @@ from aios3.errors import S3Error
 from aios3.handlers.conditions import ByteRange, check_conditions, etag_matches, parse_range
 from aios3.handlers.context import S3Request
 from aios3.handlers.headers import body_checks, checksum_headers, new_object, object_headers
-from aios3.storage import ObjectInfo
+from aios3.storage import SMALL_BODY, ObjectInfo
 
 # response-* query parameters and the header each one overrides (GetObject reference).
 _OVERRIDES = {
@@ -36,14 +36,14 @@ async def put_object(s3: S3Request) -> web.StreamResponse:
     checks = body_checks(s3.headers)
     if length is not None and length > 5 * 1024**3:
         raise S3Error("EntityTooLarge", ProposedSize=str(length), MaxSizeAllowed=str(5 * 1024**3))
-    body = s3.body()
+    arrived = s3.arrived_body(SMALL_BODY)
+    if arrived is not None:
+        body: AsyncIterator[bytes] | bytes = arrived
+    else:
+        stream = s3.body()
+        body = stream if length is None else exactly(stream, length)
     info = await s3.storage.put_object(
-        s3.bucket,
-        s3.key,
-        body if length is None else exactly(body, length),
-        new,
-        checks,
-        precondition=write_condition(s3),
+        s3.bucket, s3.key, body, new, checks, precondition=write_condition(s3)
     )
     headers = {"ETag": f'"{info.etag}"', **checksum_headers(info.checksums)}
     if info.checksums:

@@ -30,7 +30,7 @@ from typing import Any, BinaryIO
 from aios3.checksums import encode
 from aios3.errors import S3Error
 from aios3.storage import trash
-from aios3.storage.blobs import BlobStore, ReceivedBody
+from aios3.storage.blobs import BlobStore, HeldBody, ReceivedBody
 from aios3.storage.diskerrors import UncertainCommit
 from aios3.storage.index import (
     OBJECT_COLUMNS,
@@ -285,14 +285,20 @@ class Storage:
         self,
         bucket: str,
         key: str,
-        body: AsyncIterator[bytes],
+        body: AsyncIterator[bytes] | bytes,
         new: NewObject,
         checks: BodyChecks,
         *,
         precondition: Precondition | None = None,
     ) -> ObjectInfo:
-        """Store a body under ``key``: visible only once it is whole and checked."""
+        """Store a body under ``key``: visible only once it is whole and checked. A
+        small body that already arrived whole may come as bytes: it is checked before
+        anything is written, then written in one go (``BlobStore.store``)."""
         self.bucket(bucket)  # fail before receiving a body nobody can keep
+        if isinstance(body, bytes):
+            held = self.blobs.hold(body, algorithms=checks.checksums.keys())
+            info = self._new_info(bucket, key, held, _verify(held, checks), new)
+            return await _finish(self._commit_held(held, info, precondition))
         received = await self.blobs.receive(
             body, algorithms=checks.checksums.keys(), max_size=MAX_OBJECT_SIZE
         )
@@ -301,20 +307,35 @@ class Storage:
         except BaseException:
             await self.blobs.discard(received.temp_path)
             raise
-        body_id = self.blobs.new_id()
-        info = ObjectInfo(
+        info = self._new_info(bucket, key, received, checksums, new)
+        return await _finish(self._commit_new(received.temp_path, info, precondition))
+
+    def _new_info(
+        self,
+        bucket: str,
+        key: str,
+        body: ReceivedBody | HeldBody,
+        checksums: dict[str, str],
+        new: NewObject,
+    ) -> ObjectInfo:
+        return ObjectInfo(
             bucket=bucket,
             key=key,
-            size=received.size,
-            etag=received.md5.hex(),
+            size=body.size,
+            etag=body.md5.hex(),
             last_modified=self._clock(),
-            body_id=body_id,
+            body_id=self.blobs.new_id(),
             owner=new.owner,
             content_headers=new.content_headers,
             metadata=new.metadata,
             checksums=checksums,
         )
-        return await _finish(self._commit_new(received.temp_path, info, precondition))
+
+    async def _commit_held(
+        self, held: HeldBody, info: ObjectInfo, precondition: Precondition | None
+    ) -> ObjectInfo:
+        await self.blobs.store(held.data, info.body_id)
+        return await self._commit_row(info, precondition)
 
     async def _commit_new(
         self, temp_path: Path, info: ObjectInfo, precondition: Precondition | None
@@ -452,7 +473,7 @@ async def _finish(commit: Coroutine[Any, Any, ObjectInfo]) -> ObjectInfo:
     return await asyncio.shield(asyncio.ensure_future(commit))
 
 
-def _verify(received: ReceivedBody, checks: BodyChecks) -> dict[str, str]:
+def _verify(received: ReceivedBody | HeldBody, checks: BodyChecks) -> dict[str, str]:
     """Compare the body's digests with what the client sent; return those to store."""
     if checks.content_md5 is not None and checks.content_md5 != received.md5:
         raise S3Error("BadDigest", ExpectedDigest=encode(checks.content_md5))

@@ -107,7 +107,10 @@ def test_deterministic_clock_decides_signature_time(tmp_path: Path) -> None:
 
 
 def test_deterministic_clock_decides_presigned_expiry(tmp_path: Path) -> None:
-    with run_server(test_config(tmp_path, clock=lambda: FIXED + 120)) as running:
+    # Two minutes ahead of the client's clock, read now: FIXED was read at import, and
+    # a slow suite may reach this test more than a minute later.
+    ahead = time.time() + 120
+    with run_server(test_config(tmp_path, clock=lambda: ahead)) as running:
         s3 = running.boto3_client(signature_version="s3v4")
         url = s3.generate_presigned_url("list_buckets", ExpiresIn=60)
         response = unsigned_request(running, "GET", url.removeprefix(running.endpoint_url))
