@@ -14,7 +14,9 @@ Checks that the index and the body files agree exactly:
 missing, torn or corrupt (with the rest of such an object's bodies), printing each.
 The exit status is 0 when everything was clean, 1 when problems were found (repaired
 or not) and 2 when the directory could not be checked. Start-up sweeps the same
-leftovers (temp files, orphans, trash), but never drops rows: that is fsck's call.
+leftovers (temp files, orphans, trash) and drops rows whose body is missing or torn
+(what a power cut without fsync leaves; see ``aios3.storage.recovery``), but only fsck
+re-reads bodies to find corrupt ones.
 
 It works on the files alone, without the server: walking the layout once and reading
 the index once makes 100,000 objects a matter of seconds.

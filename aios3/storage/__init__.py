@@ -29,14 +29,13 @@ from typing import Any, BinaryIO
 
 from aios3.checksums import encode
 from aios3.errors import S3Error
-from aios3.storage import trash
+from aios3.storage import fileops, trash
 from aios3.storage.blobs import BlobStore, HeldBody, ReceivedBody
 from aios3.storage.diskerrors import UncertainCommit
 from aios3.storage.index import (
     OBJECT_COLUMNS,
     OBJECT_PLACEHOLDERS,
     Index,
-    all_body_ids,
     object_to_row,
     row_to_bucket,
 )
@@ -54,6 +53,7 @@ from aios3.storage.models import (
     UploadInfo,
     UploadPage,
 )
+from aios3.storage.recovery import recover
 from aios3.storage.uploads import CompletedPart, Uploads
 
 __all__ = [
@@ -104,12 +104,12 @@ class Storage:
         self._clock = clock
         self._removers: list[threading.Thread] = []
         self._lock_fd = _lock_directory(root)
+        files = fileops.installed()  # every change to the directory goes through it
         try:
-            trash.sweep(root)
-            self.blobs = BlobStore(root, depth=bucket_depth, fsync=fsync)
-            self.index = Index(root / "index.sqlite3", durable=fsync)
-            live = set(self.index.read_now(lambda db: set(all_body_ids(db))))
-            self.blobs.sweep(live)
+            trash.sweep(root, files)
+            self.blobs = BlobStore(root, depth=bucket_depth, fsync=fsync, files=files)
+            self.index = Index(root / "index.sqlite3", durable=fsync, files=files)
+            recover(self.index, self.blobs)
             # Bucket rows are few and read by nearly every request: this process owns
             # the directory (see the lock), so it keeps them in memory.
             self._buckets = {b.name: b for b in self.index.read_now(_all_buckets)}
@@ -141,7 +141,7 @@ class Storage:
 
         await self.index.write(wipe)
         self._buckets.clear()
-        remover = await asyncio.to_thread(trash.move_aside, self.blobs.data_dir)
+        remover = await asyncio.to_thread(self.blobs.empty)
         self._removers = [r for r in self._removers if r.is_alive()] + [remover]
 
     # -- buckets -----------------------------------------------------------------

@@ -13,20 +13,21 @@ import contextlib
 import errno
 import hashlib
 import os
-import shutil
 import threading
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
-import aiofiles
+from aiofiles.threadpool.binary import AsyncBufferedIOBase
 
 from aios3.checksums import Hasher, new_hasher
 from aios3.errors import S3Error
+from aios3.storage import trash
 from aios3.storage.diskerrors import disk_errors
+from aios3.storage.fileops import PLAIN, FileOps
 
 # Chunks from the network are gathered into writes of about this size: one thread hop
 # per MiB instead of one per network read.
@@ -56,13 +57,22 @@ class ReceivedBody:
 class BlobStore:
     """Owns ``<root>/data`` and ``<root>/tmp``."""
 
-    def __init__(self, root: Path, *, depth: int, fsync: bool) -> None:
+    def __init__(self, root: Path, *, depth: int, fsync: bool, files: FileOps = PLAIN) -> None:
+        self.root = root
         self.data_dir = root / "data"
         self.tmp_dir = root / "tmp"
         self.depth = depth
         self.fsync = fsync
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.files = files
+        for directory in (self.data_dir, self.tmp_dir):
+            with contextlib.suppress(FileExistsError):
+                files.mkdir(directory)
+        # Directories of the layout known to exist with a durable entry (see
+        # _ensure_parent): a set lookup per write instead of a stat. A reset starts a
+        # new generation: what was learnt of the old tree no longer counts.
+        self._ready: set[Path] = set()
+        self._ready_lock = threading.Lock()
+        self._generation = 0
         # Bodies a reader still needs (multipart objects are read file by file), and
         # those removed meanwhile, to unlink when the last reader lets go.
         self._pins: Counter[str] = Counter()
@@ -97,8 +107,10 @@ class BlobStore:
         size = 0
         # The file is opened only once the body outgrows one write: a body that arrives
         # within one (most small PUTs) is written, synced and closed in a single thread
-        # hop instead of one hop per open, write, flush, fsync and close.
-        out: Any = None
+        # hop. A bigger one streams through aiofiles, one write (and hop) per MiB.
+        loop = asyncio.get_running_loop()
+        file: BinaryIO | None = None  # the open temp file, once there is one
+        out: AsyncBufferedIOBase | None = None  # the same, through aiofiles
         try:
             pending: list[bytes] = []
             pending_size = 0
@@ -112,18 +124,18 @@ class BlobStore:
                 pending.append(chunk)
                 pending_size += len(chunk)
                 if pending_size >= _WRITE_SIZE:
+                    data, pending, pending_size = b"".join(pending), [], 0
                     if out is None:
-                        out = await aiofiles.open(temp_path, "wb")
-                    await out.write(b"".join(pending))
-                    pending, pending_size = [], 0
-            if out is None:
+                        file = await loop.run_in_executor(None, self.files.create, temp_path)
+                        out = AsyncBufferedIOBase(file, loop, None)
+                    await out.write(data)
+            if out is None or file is None:
                 await asyncio.to_thread(self._write_whole, temp_path, b"".join(pending))
             else:
                 if pending:
                     await out.write(b"".join(pending))
                 if self.fsync:
-                    await out.flush()
-                    await asyncio.to_thread(os.fsync, out.fileno())
+                    await loop.run_in_executor(None, self.files.sync, file)
                 await out.close()
         except BaseException:
             if out is not None:
@@ -139,11 +151,10 @@ class BlobStore:
         )
 
     def _write_whole(self, temp_path: Path, data: bytes) -> None:
-        with open(temp_path, "wb") as out:
+        with self.files.create(temp_path) as out:
             out.write(data)
             if self.fsync:
-                out.flush()
-                os.fsync(out.fileno())
+                self.files.sync(out)
 
     async def place(self, temp_path: Path, body_id: str) -> None:
         """Rename a received body into the layout (durably when fsync is on)."""
@@ -153,32 +164,54 @@ class BlobStore:
     def _place(self, temp_path: Path, body_id: str) -> None:
         target = self.path_of(body_id)
         self._ensure_parent(target)
-        os.rename(temp_path, target)
+        self.files.rename(temp_path, target)
         if self.fsync:
             try:
-                _fsync_dir(target.parent)
+                self.files.sync_dir(target.parent)
             except BaseException:
                 # Its name may not be durable, and a failed fsync is never retried
                 # (see diskerrors): give the body up rather than leave an orphan.
                 with contextlib.suppress(OSError):
-                    os.unlink(target)
+                    self.files.unlink(target)
                 raise
 
     def _ensure_parent(self, target: Path) -> None:
-        """Create the fan-out directories of ``target`` on first use; with fsync on, each
-        new directory's entry is made durable in its parent too."""
+        """Make the directories leading to ``target`` exist and, with fsync on, make each
+        one's entry durable in its parent: the fsync after a rename or link covers only
+        the new name, not the directories above it.
+
+        Done once per directory and process, up to ``data/`` itself (new in a new root
+        and after a reset), and for directories that already exist too: one made by a
+        process that crashed before syncing its parent, or by a request still about to
+        sync it, is not durable just because it is there. Threads that meet on a new
+        directory each sync its parent themselves (no lock held across I/O): a
+        directory is marked ready only by one that synced its parent after it existed.
+        """
         parent = target.parent
-        if parent.is_dir():
+        if parent in self._ready:
             return
+        generation = self._generation
         missing: list[Path] = []
-        while not parent.is_dir():
+        while parent not in self._ready and parent != self.root:
             missing.append(parent)
             parent = parent.parent
         for directory in reversed(missing):
             with contextlib.suppress(FileExistsError):
-                directory.mkdir()
+                self.files.mkdir(directory)
             if self.fsync:
-                _fsync_dir(directory.parent)
+                self.files.sync_dir(directory.parent)
+            with self._ready_lock:
+                if generation == self._generation:  # no reset moved it aside meanwhile
+                    self._ready.add(directory)
+
+    def empty(self) -> threading.Thread:
+        """Move every body aside at once (a reset; see ``trash``), returning the thread
+        that deletes them. The new data directory is made durable before use again."""
+        with self._ready_lock:
+            remover = trash.move_aside(self.data_dir, self.files)
+            self._generation += 1
+            self._ready.clear()
+        return remover
 
     @staticmethod
     def hold(data: bytes, *, algorithms: Iterable[str]) -> HeldBody:
@@ -208,13 +241,13 @@ class BlobStore:
             self._place(temp_path, body_id)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp_path)
+                self.files.unlink(temp_path)
             raise
 
     async def discard(self, temp_path: Path) -> None:
         """Remove a temp file that will not become a body."""
         with contextlib.suppress(FileNotFoundError):
-            await asyncio.to_thread(os.unlink, temp_path)
+            await asyncio.to_thread(self.files.unlink, temp_path)
 
     async def duplicate(self, body_id: str, new_id: str) -> None:
         """Give an existing body a second, independent name: a hard link (bodies never
@@ -226,26 +259,26 @@ class BlobStore:
         source, target = self.path_of(body_id), self.path_of(new_id)
         self._ensure_parent(target)
         try:
-            os.link(source, target)
+            self.files.link(source, target)
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOSPC, errno.EDQUOT, errno.EIO):
                 raise
             temp_path = self.tmp_dir / f"{uuid.uuid4().hex}.part"
             try:
-                shutil.copyfile(source, temp_path)  # sendfile/copy_file_range in the kernel
+                self.files.copy(source, temp_path)
                 if self.fsync:
-                    _fsync_file(temp_path)
-                os.rename(temp_path, target)
+                    self.files.sync_file(temp_path)
+                self.files.rename(temp_path, target)
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp_path)
+                    self.files.unlink(temp_path)
                 raise
         if self.fsync:
             try:
-                _fsync_dir(target.parent)
+                self.files.sync_dir(target.parent)
             except BaseException:
                 with contextlib.suppress(OSError):
-                    os.unlink(target)
+                    self.files.unlink(target)
                 raise
 
     async def remove(self, body_ids: Iterable[str]) -> None:
@@ -261,7 +294,7 @@ class BlobStore:
         for body_id in body_ids:
             if body_id not in pinned:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.path_of(body_id))
+                    self.files.unlink(self.path_of(body_id))
 
     def pin(self, body_ids: Iterable[str]) -> bool:
         """Keep these bodies on disk until ``unpin``; False (and nothing pinned) when
@@ -304,7 +337,7 @@ class BlobStore:
         hashers = {name: new_hasher(name) for name in algorithms}
         size = 0
         try:
-            with open(temp_path, "wb") as out:
+            with self.files.create(temp_path) as out:
                 for body_id, offset, count in pieces:
                     with open(self.path_of(body_id), "rb") as source:
                         source.seek(offset)
@@ -319,11 +352,10 @@ class BlobStore:
                             size += len(chunk)
                             count -= len(chunk)
                 if self.fsync:
-                    out.flush()
-                    os.fsync(out.fileno())
+                    self.files.sync(out)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp_path)
+                self.files.unlink(temp_path)
             raise
         return ReceivedBody(
             temp_path=temp_path,
@@ -334,19 +366,37 @@ class BlobStore:
 
     # -- start-up ----------------------------------------------------------------
 
-    def sweep(self, live_ids: set[str]) -> int:
-        """Delete temp files and bodies no index row points to; returns how many."""
+    def layout_path(self, body_id: str) -> str:
+        """``path_of`` relative to ``data/``, as a plain string (no Path objects: start-up
+        recovery asks for every body's)."""
+        parts = [body_id[2 * i : 2 * i + 2] for i in range(self.depth)]
+        return "/".join([*parts, body_id])
+
+    def scan(self) -> dict[str, int]:
+        """Every file under ``data/``: its path relative to it -> its size."""
+        found: dict[str, int] = {}
+        pending = [(str(self.data_dir), "")]
+        while pending:
+            directory, prefix = pending.pop()
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((entry.path, f"{prefix}{entry.name}/"))
+                    else:
+                        size = entry.stat(follow_symlinks=False).st_size
+                        found[f"{prefix}{entry.name}"] = size
+        return found
+
+    def sweep(self, doomed: Iterable[str]) -> int:
+        """Delete every temp file and the body files ``doomed`` (paths relative to
+        ``data/``); returns how many."""
         removed = 0
-        for entry in os.scandir(self.tmp_dir):
+        paths = [Path(entry.path) for entry in os.scandir(self.tmp_dir)]
+        paths += [self.data_dir / path for path in doomed]
+        for path in paths:
             with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                os.unlink(entry.path)
+                self.files.unlink(path)
                 removed += 1
-        for dirpath, _dirnames, filenames in os.walk(self.data_dir):
-            for name in filenames:
-                if name not in live_ids:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(os.path.join(dirpath, name))
-                        removed += 1
         return removed
 
 
@@ -369,19 +419,3 @@ class _HexPool:
 
 
 _random_hex = _HexPool().take
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from aios3.storage.cache import ANY, Key, ReadCache, Writing
 from aios3.storage.diskerrors import disk_error
+from aios3.storage.fileops import PLAIN, FileOps
 from aios3.storage.models import BucketInfo, ObjectInfo, Part
 
 T = TypeVar("T")
@@ -160,8 +161,9 @@ _Pending = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", Wri
 class Index:
     """Owns the database file; hands out connections to the writer and reader threads."""
 
-    def __init__(self, path: Path, *, durable: bool) -> None:
+    def __init__(self, path: Path, *, durable: bool, files: FileOps = PLAIN) -> None:
         self._path = path
+        self._files = files  # commits go through it, so a test can see each one land
         # FULL makes each commit durable (fsync of the WAL); NORMAL survives a process
         # crash but may lose the last commits on power loss, which --no-fsync accepts.
         self._synchronous = "FULL" if durable else "NORMAL"
@@ -275,7 +277,7 @@ class Index:
                     db.execute("ROLLBACK TO op")
                     outcomes.append((False, exc))
                 db.execute("RELEASE op")
-            db.execute("COMMIT")
+            self._files.commit(db)
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
@@ -288,7 +290,7 @@ class Index:
         db.execute("BEGIN IMMEDIATE")
         try:
             result = fn(db)
-            db.execute("COMMIT")
+            self._files.commit(db)
         except BaseException:
             db.execute("ROLLBACK")
             raise

@@ -8,28 +8,29 @@ file does not close it). A tree left behind by a crash is removed at the next st
 
 from __future__ import annotations
 
-import shutil
+import contextlib
 import threading
 import uuid
 from pathlib import Path
 
+from aios3.storage.fileops import FileOps
+
 _PREFIX = "trash-"
 
 
-def move_aside(directory: Path) -> threading.Thread:
+def move_aside(directory: Path, files: FileOps) -> threading.Thread:
     """Replace ``directory`` by an empty one and delete its old contents on a thread,
     which is returned so the caller can wait for it when closing."""
     trash = directory.with_name(f"{_PREFIX}{uuid.uuid4().hex}")
-    directory.rename(trash)
-    directory.mkdir(exist_ok=True)  # a writer may already have recreated it
-    remover = threading.Thread(
-        target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True
-    )
+    files.rename(directory, trash)
+    with contextlib.suppress(FileExistsError):
+        files.mkdir(directory)  # a writer may already have recreated it
+    remover = threading.Thread(target=files.rmtree, args=(trash,), daemon=True)
     remover.start()
     return remover
 
 
-def sweep(root: Path) -> None:
+def sweep(root: Path, files: FileOps) -> None:
     """Delete trees a previous process moved aside but did not finish deleting."""
     for leftover in root.glob(f"{_PREFIX}*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+        files.rmtree(leftover)

@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 
 from aios3 import fsck
 from aios3.errors import S3Error
-from aios3.storage import BodyChecks, NewObject, Storage, blobs
+from aios3.storage import BodyChecks, NewObject, Storage, fileops
 from tests.reliability.support import ServerProcess, files_in, server
 
 BUCKET = "full"
@@ -212,24 +212,36 @@ async def _one_chunk(data: bytes) -> Any:
     yield data
 
 
-async def test_io_error_on_directory_fsync_unlinks_the_renamed_body(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+class _BrokenBodyDirectorySync(fileops.FileOps):
+    """EIO from the fsync of the directory a body was just renamed into."""
+
+    renamed: Path | None = None
+
+    def rename(self, source: Path, target: Path) -> None:
+        super().rename(source, target)
+        self.renamed = target
+
+    def sync_dir(self, path: Path) -> None:
+        if self.renamed is not None and path == self.renamed.parent:
+            raise OSError(errno.EIO, "Input/output error", str(path))
+        super().sync_dir(path)
+
+
+async def test_io_error_on_directory_fsync_unlinks_the_renamed_body(tmp_path: Path) -> None:
     """The body was renamed into place but its directory entry may not be durable: the
     write fails whole and the body goes (never an fsync retry, never an orphan)."""
-    storage = await asyncio.to_thread(Storage, tmp_path, fsync=True)
+    files = _BrokenBodyDirectorySync()
+    with fileops.install(files):
+        storage = await asyncio.to_thread(Storage, tmp_path, fsync=True)
     try:
         await storage.create_bucket("dirs", "owner", "us-east-1", legacy_ok=False)
-
-        def broken(path: Path) -> None:
-            raise OSError(errno.EIO, "Input/output error", str(path))
-
-        monkeypatch.setattr(blobs, "_fsync_dir", broken)
         with pytest.raises(S3Error) as failed:
             await storage.put_object(
                 "dirs", "key", _one_chunk(b"data"), NewObject(owner="owner"), BodyChecks()
             )
         assert failed.value.code == "InternalError"
+        assert files.renamed is not None
+        assert not files.renamed.exists()
         assert [p for p in (tmp_path / "data").rglob("*") if p.is_file()] == []
         assert files_in(tmp_path / "tmp") == []
     finally:
