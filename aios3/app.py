@@ -14,6 +14,7 @@ import logging
 import random
 import secrets
 import time
+import warnings
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,7 +28,7 @@ from aios3.faults import Faults
 from aios3.journal import Journal, RequestRecord, Trace
 from aios3.keys import CONFIG, FAULTS, JOURNAL, STORAGE, TRACE
 from aios3.storage import Storage
-from aios3.views import BucketView, ObjectView, RootView, expect_continue
+from aios3.views import BucketView, ObjectView, RootView, S3Router, expect_continue
 
 log = logging.getLogger("aios3")
 
@@ -234,22 +235,26 @@ def _error_response(request: web.Request, error: S3Error) -> web.Response:
 
 def create_app(config: Config) -> web.Application:
     """The aiohttp application for ``config``; storage opens on start-up."""
-    app = web.Application(
-        middlewares=[frame],
-        client_max_size=6 * 1024**3,
-        handler_args={
-            "max_line_size": _MAX_LINE,
-            "max_field_size": _MAX_HEADERS,
-            # Bodies are stored byte for byte: Content-Encoding describes the object, it
-            # is not an instruction to inflate it on arrival.
-            "auto_decompress": False,
-            # aiohttp closes a connection still waiting for a whole request head this
-            # long after it opened or answered its last request: with no header-read
-            # timeout of its own (FIELD-NOTES), this one is the header timeout, and
-            # it also ends idle keep-alive connections.
-            "keepalive_timeout": config.header_timeout,
-        },
-    )
+    with warnings.catch_warnings():
+        # A router of our own is deprecated in aiohttp 3 (still supported): see S3Router.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        app = web.Application(
+            router=S3Router(),
+            middlewares=[frame],
+            client_max_size=6 * 1024**3,
+            handler_args={
+                "max_line_size": _MAX_LINE,
+                "max_field_size": _MAX_HEADERS,
+                # Bodies are stored byte for byte: Content-Encoding describes the object, it
+                # is not an instruction to inflate it on arrival.
+                "auto_decompress": False,
+                # aiohttp closes a connection still waiting for a whole request head this
+                # long after it opened or answered its last request: with no header-read
+                # timeout of its own (FIELD-NOTES), this one is the header timeout, and
+                # it also ends idle keep-alive connections.
+                "keepalive_timeout": config.header_timeout,
+            },
+        )
     app[CONFIG] = config
     app[REQUEST_IDS] = RequestIds(config.seed)
     app[IN_FLIGHT] = InFlight()

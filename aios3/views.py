@@ -21,10 +21,12 @@ import socket
 import struct
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from aiohttp import HttpVersion11, web
+from aiohttp import HttpVersion11, hdrs, web
 from multidict import MultiDict
+from yarl import URL
 
 from aios3.auth import AuthResult, RequestParts, authenticate, is_anonymous
 from aios3.auth.request import parse_query
@@ -179,6 +181,40 @@ async def expect_continue(request: web.Request) -> None:
         raise web.HTTPExpectationFailed(text="Unknown Expect")
     await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     request.writer.output_size = 0  # the interim response is not part of the body
+
+
+class _Unrouted(web.AbstractRoute):
+    """The route of a request no resource matches (an empty bucket segment, or a CONNECT,
+    whose target has no path): it raises aiohttp's 404 or 405 for the error middleware
+    to answer in S3 form, and its ``Expect`` handler is ours. aiohttp's own route for
+    these runs its default handler, which answers an ``Expect`` value that is not
+    UTF-8 with a bare 500, before any middleware sees the request."""
+
+    def __init__(self, error: web.HTTPException) -> None:
+        async def refuse(request: web.Request) -> web.StreamResponse:
+            raise error
+
+        super().__init__(hdrs.METH_ANY, refuse, expect_handler=expect_continue)
+
+    @property
+    def name(self) -> str | None:
+        return None
+
+    def get_info(self) -> dict[str, Any]:  # type: ignore[override]
+        return {}
+
+    def url_for(self, *args: str, **kwargs: str) -> URL:
+        raise RuntimeError("an unrouted request has no URL to build")
+
+
+class S3Router(web.UrlDispatcher):
+    """aiohttp's router, with ``_Unrouted`` for the requests it matches to nothing."""
+
+    async def resolve(self, request: web.Request) -> web.UrlMappingMatchInfo:
+        found = await super().resolve(request)
+        if found.http_exception is None:
+            return found
+        return web.UrlMappingMatchInfo({}, _Unrouted(found.http_exception))
 
 
 class S3View(web.View):

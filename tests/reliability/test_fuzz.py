@@ -619,9 +619,21 @@ def test_response_override_with_crlf_is_invalid_argument(
 
 
 @pytest.mark.parametrize("value", [b"caf\xe9", b"200-ok", b"\xff"])
-def test_unknown_expect_is_417(fuzz_server: RunningServer, fuzz_bucket: str, value: bytes) -> None:
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        ("GET", "/{bucket}/src"),
+        # Routed to nothing, where aiohttp ran its own Expect handler (fuzz seed
+        # 3469001992): a CONNECT's target has no path, "//" no bucket.
+        ("CONNECT", "/{bucket}/src?uploads"),
+        ("PUT", "//"),
+    ],
+)
+def test_unknown_expect_is_417(
+    fuzz_server: RunningServer, fuzz_bucket: str, value: bytes, method: str, target: str
+) -> None:
     # Was 500 for a value that is not UTF-8: aiohttp echoed it in its 417 body.
     status, _ = raw_exchange(
-        fuzz_server, head_of("GET", f"/{fuzz_bucket}/src", b"Expect: " + value)
+        fuzz_server, head_of(method, target.format(bucket=fuzz_bucket), b"Expect: " + value)
     )
     assert status == 417
