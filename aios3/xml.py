@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import string
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -31,19 +32,29 @@ def owner_id(access_key: str) -> str:
 
 
 def iso8601(seconds: float) -> str:
-    """S3's timestamp form in XML: ``2009-10-12T17:50:30.000Z``."""
-    whole = int(seconds)
-    millis = int((seconds - whole) * 1000)
-    stamp = _STAMPS.get(whole)
-    if stamp is None:
-        # Listings format one per key, and keys written together share their second.
-        if len(_STAMPS) >= 4096:
-            _STAMPS.clear()
-        stamp = _STAMPS[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-    return f"{stamp}.{millis:03d}Z"
+    """S3's timestamp form in XML: ``2009-10-12T17:50:30.000Z``.
+
+    A listing formats one per key, so the usual case is two lookups: the second (keys
+    written together share it) and the milliseconds. For seconds >= 0, ``// 1`` is the
+    truncation ``int()`` does, and an integral float finds the same entry as the int.
+    """
+    whole = seconds // 1
+    try:
+        return _STAMPS[whole] + _MILLIS[(seconds - whole) * 1000 // 1]
+    except KeyError:  # a second not seen yet, or one before 1970
+        whole = int(seconds)
+        millis = int((seconds - whole) * 1000)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        if whole >= 0:
+            if len(_STAMPS) >= 4096:
+                _STAMPS.clear()
+            _STAMPS[whole] = stamp + "."
+        return f"{stamp}.{millis:03d}Z"
 
 
-_STAMPS: dict[int, str] = {}
+_STAMPS: dict[float, str] = {}
+# Up to 1000: not reached, but no float edge case may raise KeyError in a listing.
+_MILLIS = {float(millis): f"{millis:03d}Z" for millis in range(1001)}
 
 
 def render(root: str, body: Mapping[str, Any], *, namespace: bool = True) -> bytes:
@@ -55,14 +66,28 @@ def render(root: str, body: Mapping[str, Any], *, namespace: bool = True) -> byt
     out: list[str] = [_HEADER]
     try:
         _emit(out, root, content)
-        text = "".join(out)
     except _Unsupported:
         if _has_fragment(content):
             raise
-        text = xmltodict.unparse({root: content}, full_document=True, encoding="utf-8")
-    if _CONTROL.search(text):
-        text = _CONTROL.sub(_char_reference, text)
+        out = [xmltodict.unparse({root: content}, full_document=True, encoding="utf-8")]
+    text = "".join(out)
+    if _has_control(text, out, body):
+        text = "".join(
+            piece if isinstance(piece, Fragment) else _CONTROL.sub(_char_reference, piece)
+            for piece in out
+        )
     return text.encode("utf-8")
+
+
+def _has_control(text: str, pieces: list[str], body: Mapping[str, Any]) -> bool:
+    """Whether ``text`` holds control characters to write as character references.
+    Fragments have theirs written so already (see ``text``), so a listing's, most of
+    its document, are not searched."""
+    for value in body.values():
+        if isinstance(value, Fragment):
+            plain = [piece for piece in pieces if not isinstance(piece, Fragment)]
+            return _CONTROL.search("".join(plain)) is not None
+    return _CONTROL.search(text) is not None
 
 
 # What xmltodict.unparse writes, byte for byte, for the shapes our documents use (a
@@ -75,8 +100,8 @@ class _Unsupported(Exception):
 
 
 class Fragment(str):
-    """Markup already rendered (by ``escape`` and friends), written as is: for the
-    thousand ``Contents`` of a listing, built directly instead of as dicts."""
+    """Markup already rendered (its character data by ``text``), written as is: for
+    the thousand ``Contents`` of a listing, built directly instead of as dicts."""
 
 
 def _text(value: Any) -> str:
@@ -100,6 +125,17 @@ def escape(text: str) -> str:
     if ">" in text:
         text = text.replace(">", "&gt;")
     return text
+
+
+def text(value: str) -> str:
+    """Character data as ``render`` writes it: ``escape``d, and control characters as
+    character references. Most keys need neither: one search tells."""
+    if _UNSAFE.search(value) is None:
+        return value
+    return _CONTROL.sub(_char_reference, escape(value))
+
+
+_UNSAFE = re.compile("[&<>\x00-\x08\x0b-\x1f]")
 
 
 def _emit(out: list[str], name: str, value: Any) -> None:
@@ -295,7 +331,12 @@ def as_list(value: Any) -> list[Any]:
 def url_encode(value: str) -> str:
     """``EncodingType=url`` form of a key: everything but unreserved characters and ``/``
     percent-encoded (as AWS does; ``/`` stays readable)."""
+    if not value.rstrip(_URL_SAFE):  # nothing to encode (most keys): skip quote()
+        return value
     return quote(value, safe="/-_.~")
+
+
+_URL_SAFE = string.ascii_letters + string.digits + "/-_.~"
 
 
 def encoded(value: str, url: bool) -> str:

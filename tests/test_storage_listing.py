@@ -255,7 +255,7 @@ async def test_list_page_only_sees_its_own_bucket(storage: Storage) -> None:
 async def test_list_page_returns_stored_object_info(storage: Storage) -> None:
     await fill(storage, ["hello"])
     (info,) = page(storage).objects
-    assert info.bucket == BUCKET
+    assert info.key == "hello"
     assert info.size == len(b"hello")
     assert info.etag == "5d41402abc4b2a76b9719d911017c592"
     assert info.owner == OWNER

@@ -44,6 +44,8 @@ from aios3.storage.listing import list_page
 from aios3.storage.models import (
     BodyChecks,
     BucketInfo,
+    ListedObject,
+    ListedRow,
     ListPage,
     NewObject,
     ObjectInfo,
@@ -62,6 +64,8 @@ __all__ = [
     "CompletedPart",
     "DataDirectoryLocked",
     "ListPage",
+    "ListedObject",
+    "ListedRow",
     "NewObject",
     "ObjectInfo",
     "OpenObject",
@@ -451,20 +455,30 @@ class Storage:
         await self.blobs.remove(await self.index.write(delete, touches=touches))
 
     async def list_objects(
-        self, bucket: str, *, prefix: str, delimiter: str, start_after: str, max_keys: int
+        self,
+        bucket: str,
+        *,
+        prefix: str,
+        delimiter: str,
+        start_after: str,
+        max_keys: int,
+        fetch_owner: bool = True,
     ) -> ListPage:
-        def query(db: sqlite3.Connection) -> ListPage:
-            _bucket(db, bucket)
-            return list_page(
+        """One page, read on the loop thread (see Index.read_inline): a page is at most
+        ~2 x max_keys index steps, a few milliseconds, and the thread hop cost more
+        than that (the sqlite3 module hands the GIL back and forth on every row)."""
+        self.bucket(bucket)
+        return self.index.read_inline(
+            lambda db: list_page(
                 db,
                 bucket,
                 prefix=prefix,
                 delimiter=delimiter,
                 start_after=start_after,
                 max_keys=max_keys,
+                fetch_owner=fetch_owner,
             )
-
-        return await self.index.read(query)
+        )
 
 
 async def _finish(commit: Coroutine[Any, Any, ObjectInfo]) -> ObjectInfo:

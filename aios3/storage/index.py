@@ -214,7 +214,8 @@ class Index:
         row of a hot, page-cached index takes microseconds, while the executor hop that
         ``read`` makes costs tens of them (two thread switches and the GIL handed back
         and forth), which measured GET/HEAD at ~2.3k req/s against ~10k+ inline. WAL
-        readers never wait for the writer. Range scans (listings) still use ``read``.
+        readers never wait for the writer. Listing pages (bounded range scans) run
+        here too, for the same reason (see Storage.list_objects).
         """
         return self._read(fn)
 
