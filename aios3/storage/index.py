@@ -13,7 +13,7 @@ import asyncio
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -304,17 +304,6 @@ class Index:
             for db in self._connections:
                 db.close()
             self._connections.clear()
-
-
-def all_body_ids(db: sqlite3.Connection) -> Iterator[str]:
-    """Every body id an index row points to (for the start-up sweep)."""
-    for body_id, parts in db.execute("SELECT body_id, parts FROM objects"):
-        if body_id:
-            yield body_id
-        for item in json.loads(parts):
-            yield part_from_json(item).body_id
-    for (body_id,) in db.execute("SELECT body_id FROM parts"):
-        yield body_id
 
 
 OBJECT_COLUMNS = _OBJECT_COLUMNS
