@@ -116,8 +116,7 @@ async def frame(request: web.Request, handler: Handler) -> web.StreamResponse:
     app = request.app
     request[REQUEST_ID] = app[REQUEST_IDS]()
     in_flight = app[IN_FLIGHT]
-    task = asyncio.current_task()
-    assert task is not None
+    task = request.task
     in_flight.tasks.add(task)
     trace = None if admin.is_admin_path(request.path) else Trace()
     when = app[CONFIG].now()
@@ -145,7 +144,7 @@ async def frame(request: web.Request, handler: Handler) -> web.StreamResponse:
     finally:
         in_flight._finished(task)
         if trace is not None:
-            _record(request, trace, response, when, started)
+            _record(app[JOURNAL], request, trace, response, when, started)
 
 
 def _unexpected(request: web.Request, exc: Exception) -> S3Error:
@@ -164,13 +163,14 @@ def _unexpected(request: web.Request, exc: Exception) -> S3Error:
 
 
 def _record(
+    journal: Journal,
     request: web.Request,
     trace: Trace,
     response: web.StreamResponse | None,
     when: float,
     started: float,
 ) -> None:
-    request.app[JOURNAL].record(
+    journal.record(
         RequestRecord(
             request_id=request[REQUEST_ID],
             time=when,

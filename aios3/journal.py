@@ -54,7 +54,7 @@ class RequestRecord(NamedTuple):
         return self._asdict()
 
 
-@dataclass
+@dataclass(slots=True)
 class Trace:
     """What the layers below the journal middleware learn about a request while it runs.
 

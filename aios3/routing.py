@@ -99,6 +99,10 @@ class Resolved:
         return f"Resolved({self.name})"
 
 
+# One Resolved per implemented-or-known operation, shared by every request naming it.
+_BY_OP = {op: Resolved(op) for op in Op if op is not Op.Unsupported}
+
+
 def resolve(
     level: Level, method: str, query: Container[str], *, copy_source: bool = False
 ) -> Resolved | None:
@@ -108,7 +112,7 @@ def resolve(
     ``x-amz-copy-source`` header is present (it turns PUTs into copies).
     """
     if level is Level.ROOT:
-        return Resolved(Op.ListBuckets) if method in ("GET", "HEAD") else None
+        return _BY_OP[Op.ListBuckets] if method in ("GET", "HEAD") else None
     if level is Level.BUCKET:
         return _resolve_bucket(method, query)
     return _resolve_object(method, query, copy_source)
@@ -121,22 +125,22 @@ def _resolve_bucket(method: str, query: Container[str]) -> Resolved | None:
             return Resolved(Op.Unsupported, verb + noun) if verb else None
     if method == "GET":
         if "location" in query:
-            return Resolved(Op.GetBucketLocation)
+            return _BY_OP[Op.GetBucketLocation]
         if "uploads" in query:
-            return Resolved(Op.ListMultipartUploads)
+            return _BY_OP[Op.ListMultipartUploads]
         if "versions" in query:
-            return Resolved(Op.ListObjectVersions)
+            return _BY_OP[Op.ListObjectVersions]
         if "list-type" in query:
-            return Resolved(Op.ListObjectsV2)
-        return Resolved(Op.ListObjects)
+            return _BY_OP[Op.ListObjectsV2]
+        return _BY_OP[Op.ListObjects]
     if method == "HEAD":
-        return Resolved(Op.HeadBucket)
+        return _BY_OP[Op.HeadBucket]
     if method == "PUT":
-        return Resolved(Op.CreateBucket)
+        return _BY_OP[Op.CreateBucket]
     if method == "DELETE":
-        return Resolved(Op.DeleteBucket)
+        return _BY_OP[Op.DeleteBucket]
     if method == "POST":
-        return Resolved(Op.DeleteObjects) if "delete" in query else Resolved(Op.PostObject)
+        return _BY_OP[Op.DeleteObjects] if "delete" in query else _BY_OP[Op.PostObject]
     return None
 
 
@@ -147,25 +151,25 @@ def _resolve_object(method: str, query: Container[str], copy_source: bool) -> Re
             return Resolved(Op.Unsupported, verb + noun) if verb else None
     if method == "GET":
         if "uploadId" in query:
-            return Resolved(Op.ListParts)
+            return _BY_OP[Op.ListParts]
         if "attributes" in query:
-            return Resolved(Op.GetObjectAttributes)
-        return Resolved(Op.GetObject)
+            return _BY_OP[Op.GetObjectAttributes]
+        return _BY_OP[Op.GetObject]
     if method == "HEAD":
-        return Resolved(Op.HeadObject)
+        return _BY_OP[Op.HeadObject]
     if method == "PUT":
         if "uploadId" in query or "partNumber" in query:
-            return Resolved(Op.UploadPartCopy if copy_source else Op.UploadPart)
-        return Resolved(Op.CopyObject if copy_source else Op.PutObject)
+            return _BY_OP[Op.UploadPartCopy if copy_source else Op.UploadPart]
+        return _BY_OP[Op.CopyObject if copy_source else Op.PutObject]
     if method == "DELETE":
-        return Resolved(Op.AbortMultipartUpload if "uploadId" in query else Op.DeleteObject)
+        return _BY_OP[Op.AbortMultipartUpload if "uploadId" in query else Op.DeleteObject]
     if method == "POST":
         if "uploads" in query:
-            return Resolved(Op.CreateMultipartUpload)
+            return _BY_OP[Op.CreateMultipartUpload]
         if "uploadId" in query:
-            return Resolved(Op.CompleteMultipartUpload)
+            return _BY_OP[Op.CompleteMultipartUpload]
         if "restore" in query:
-            return Resolved(Op.RestoreObject)
+            return _BY_OP[Op.RestoreObject]
         if "select" in query:
-            return Resolved(Op.SelectObjectContent)
+            return _BY_OP[Op.SelectObjectContent]
     return None

@@ -108,7 +108,10 @@ def parse_arguments(raw_query: str) -> MultiDict[str]:
     verified is what is used); invalid UTF-8 is InvalidURI."""
     try:
         return MultiDict(
-            (name.decode("utf-8"), value.decode("utf-8")) for name, value in parse_query(raw_query)
+            [
+                (name.decode("utf-8"), value.decode("utf-8"))
+                for name, value in parse_query(raw_query)
+            ]
         )
     except UnicodeDecodeError:
         raise S3Error("InvalidURI") from None
@@ -239,7 +242,8 @@ class S3View(web.View):
                 "MethodNotAllowed", Method=request.method, ResourceType=level.value.upper()
             )
         trace.op = resolved.name
-        config = request.app[CONFIG]
+        app = request.app
+        config = app[CONFIG]
         parts = RequestParts(
             method=request.method,
             raw_path=raw_path,
@@ -248,7 +252,7 @@ class S3View(web.View):
         )
         auth = authenticate_request(parts, config)
         trace.signing = auth.signing
-        storage = request.app[STORAGE]
+        storage = app[STORAGE]
         # Before NotImplemented: someone else's bucket tells a caller nothing at all.
         if bucket and resolved.op is not Op.CreateBucket:
             # CreateBucket of a taken name is storage's BucketAlreadyExists instead.
@@ -256,7 +260,7 @@ class S3View(web.View):
         source = headers.get("x-amz-copy-source")
         if resolved.op in _COPIES and source is not None:
             check_access(storage, copy.parse_copy_source(source)[0], auth.access_key)
-        fault = request.app[FAULTS].pick(resolved.name, trace.bucket, trace.key)
+        fault = app[FAULTS].pick(resolved.name, trace.bucket, trace.key)
         if fault is not None:
             trace.fault = fault.id
             if not await _apply_fault(request, fault):

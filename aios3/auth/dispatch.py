@@ -28,6 +28,7 @@ _AUTH_PARAMS = (
         b"Expires",
     }
 )
+_NAMES = {name: name.decode() for name in _AUTH_PARAMS}
 _ONLY_ONE = (
     "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
     "Signature query string parameter or the Authorization header should be specified"
@@ -74,9 +75,7 @@ def _authenticate(req: RequestParts, credentials: Mapping[str, str], now: dateti
         return sigv4.verify_header(req, headers, pairs, value, credentials, now)
     if v4_query and v2_query:
         raise S3Error("InvalidRequest", _ONLY_ONE)
-    text_params = {
-        name.decode(): value.decode("utf-8", "replace") for name, value in params.items()
-    }
+    text_params = {_NAMES[name]: value.decode("utf-8", "replace") for name, value in params.items()}
     if v4_query:
         return sigv4.verify_query(req, headers, pairs, text_params, credentials, now)
     if v2_query:

@@ -9,6 +9,7 @@ AWS Signature Version 4 docs); they are shared by every signature scheme in ``au
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote, unquote_to_bytes
 
 Pairs = list[tuple[bytes, bytes]]
@@ -31,9 +32,10 @@ class ChunkChain:
     seed: str
 
 
-@dataclass(frozen=True, slots=True)
-class AuthResult:
-    """Who signed the request, how, and which body hash the signature vouches for."""
+class AuthResult(NamedTuple):
+    """Who signed the request, how, and which body hash the signature vouches for.
+    (Immutable, and a named tuple because one is made per request: a frozen
+    dataclass sets each field through ``object.__setattr__``.)"""
 
     access_key: str
     signing: str
@@ -49,9 +51,9 @@ class AuthResult:
     """Set for the signed streaming forms: what their chunk signatures chain from."""
 
 
-@dataclass(frozen=True, slots=True)
-class RequestParts:
-    """What signature verification needs from an HTTP request, free of any web framework."""
+class RequestParts(NamedTuple):
+    """What signature verification needs from an HTTP request, free of any web framework
+    (a named tuple, made per request like AuthResult)."""
 
     method: str
     """HTTP method as sent: ``"GET"``, ``"PUT"``, ..."""

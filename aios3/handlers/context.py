@@ -26,7 +26,7 @@ from aios3.storage import Storage
 _CHUNK = 256 * 1024
 
 
-@dataclass
+@dataclass(slots=True)
 class S3Request:
     """One authenticated S3 request, resolved to its operation."""
 
