@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
 from aios3 import admin, xml
@@ -100,6 +101,21 @@ class InFlight:
         self.tasks.discard(task)
         if self.draining and not self.tasks:
             self.idle.set()
+
+
+class ConnectionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's connection-level log (its ``logger`` handler argument), with a request
+    that cannot even be parsed logged as what it is: the client's error, one INFO line.
+    aiohttp logs those at ERROR with a traceback, so a port scanner or a fuzzer would
+    bury the server's real errors. Everything else is logged as aiohttp logs it."""
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
+            reason = exc.message.strip().partition("\n")[0]
+            self.info(f"{msg}: %s %s", *args, exc.code, reason)
+            return
+        super().exception(msg, *args, **kwargs)
 
 
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -253,6 +269,7 @@ def create_app(config: Config) -> web.Application:
                 # timeout of its own (FIELD-NOTES), this one is the header timeout, and
                 # it also ends idle keep-alive connections.
                 "keepalive_timeout": config.header_timeout,
+                "logger": ConnectionLog(logging.getLogger("aiohttp.server")),
             },
         )
     app[CONFIG] = config
