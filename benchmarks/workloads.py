@@ -200,15 +200,15 @@ def _list(
     return run
 
 
-def _page_queries(keys: list[str]) -> list[dict[str, str]]:
+def page_queries(keys: list[str]) -> list[dict[str, str]]:
     """ListObjectsV2 pages of 1,000 keys starting at 100 places of the key space."""
     last = max(1, len(keys) - 1000)
     starts = [keys[i * last // 100] for i in range(100)]
     return [{"list-type": "2", "max-keys": "1000", "start-after": s} for s in starts]
 
 
-_PREFIX_QUERIES = [{"list-type": "2", "prefix": f"d{i:03d}/", "delimiter": "/"} for i in range(100)]
-_DELIMITER_QUERIES = [{"list-type": "2", "delimiter": "/"}]
+PREFIX_QUERIES = [{"list-type": "2", "prefix": f"d{i:03d}/", "delimiter": "/"} for i in range(100)]
+DELIMITER_QUERIES = [{"list-type": "2", "delimiter": "/"}]
 
 
 # --- big objects --------------------------------------------------------------------------
@@ -275,8 +275,8 @@ def _grow(
 
 
 def _grow_list(target: Target, settings: Settings, round_no: int) -> Metrics:
-    small = _list(_page_queries(grow_keys(settings.grow_small)), 16, GROW_SMALL)
-    big = _list(_page_queries(grow_keys(settings.grow_big)), 16, GROW_BIG)
+    small = _list(page_queries(grow_keys(settings.grow_small)), 16, GROW_SMALL)
+    big = _list(page_queries(grow_keys(settings.grow_big)), 16, GROW_BIG)
     return _grow(small, big)(target, settings, round_no)
 
 
@@ -294,11 +294,11 @@ WORKLOADS: list[Workload] = [
              _get(64), ("small",)),
     Workload("head", "HEAD 4 KiB object, 64 conns (ab)", _LOAD_METRICS, _head, ("small",)),
     Workload("list_1000", "ListObjectsV2 1,000 of 10,000 keys, 16 conns", _LOAD_METRICS,
-             _list(_page_queries(LIST_KEYS), 16), ("list",)),
+             _list(page_queries(LIST_KEYS), 16), ("list",)),
     Workload("list_prefix", "List prefix+delimiter (100 keys), 64 conns", _LOAD_METRICS,
-             _list(_PREFIX_QUERIES, 64), ("list",)),
+             _list(PREFIX_QUERIES, 64), ("list",)),
     Workload("list_delim", "List delimiter only (100 prefixes), 64 conns", _LOAD_METRICS,
-             _list(_DELIMITER_QUERIES, 64), ("list",)),
+             _list(DELIMITER_QUERIES, 64), ("list",)),
     Workload("get_4k_c1", "GET 4 KiB, 1 connection", _LOAD_METRICS, _get(1), ("small",)),
     Workload("get_4k_c1000", "GET 4 KiB, 1,000 connections", _LOAD_METRICS,
              _get(1000), ("small",)),
