@@ -132,7 +132,9 @@ async def frame(request: web.Request, handler: Handler) -> web.StreamResponse:
     app = request.app
     request[REQUEST_ID] = app[REQUEST_IDS]()
     in_flight = app[IN_FLIGHT]
-    task = request.task
+    # The handler's own task (request.task is the connection's, which outlives it).
+    task = asyncio.current_task()
+    assert task is not None
     in_flight.tasks.add(task)
     trace = None if admin.is_admin_path(request.path) else Trace()
     when = app[CONFIG].now()
