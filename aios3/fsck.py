@@ -3,15 +3,17 @@
 Checks that the index and the body files agree exactly:
 
 - every body an index row names (objects, their multipart parts, parts of uploads in
-  progress) exists at its place in the layout with the size the row records
-  (``missing``, ``torn``);
-- no body file is left that no row names (``orphan``), nothing is left in ``tmp/``
-  (``temp``) and no reset left a ``trash-*`` tree behind (``trash``);
+  progress) exists at its place in the layout, or for a small object's body kept in the
+  index, in its ``inline_bodies`` table (``inline/<id>`` in reports), with the size the
+  row records (``missing``, ``torn``);
+- no body file or inline body is left that no row names (``orphan``), nothing is left
+  in ``tmp/`` (``temp``) and no reset left a ``trash-*`` tree behind (``trash``);
 - with ``--checksums``, every body hashes to its row's MD5 (the ETag, or the part's) and
   to each stored full-body checksum (``corrupt``); and SQLite's own quick check passes.
 
 ``--repair`` removes orphans, temp files and trash, and drops the rows whose bodies are
 missing, torn or corrupt (with the rest of such an object's bodies), printing each.
+Index changes (rows dropped, inline bodies removed) are one transaction.
 The exit status is 0 when everything was clean, 1 when problems were found (repaired
 or not) and 2 when the directory could not be checked. Start-up sweeps the same
 leftovers (temp files, orphans, trash) and drops rows whose body is missing or torn
@@ -44,6 +46,10 @@ from aios3.config import Config
 
 _READ_SIZE = 1 << 20
 _WALKERS = 4  # measured: more threads only contend (2 cores, cold cache)
+# Bodies kept in the index have ids starting with this (hex file ids never do); fsck
+# reads the tables itself rather than import storage (aios3/storage/inline.py).
+_INLINE = "i"
+_INLINE_WHERE = "inline/"
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ class Report:
     objects: int = 0
     parts: int = 0
     bodies: int = 0
+    inline: int = 0  # of the bodies, those kept in the index
     problems: list[Problem] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -102,13 +109,16 @@ class Report:
 
 
 class Layout:
-    """Where bodies live: ``data/ab/cd/<id>`` for depth 2 (as ``BlobStore.path_of``)."""
+    """Where bodies live: ``data/ab/cd/<id>`` for depth 2 (as ``BlobStore.path_of``),
+    or ``inline/<id>`` for a body kept in the index."""
 
     def __init__(self, root: Path, depth: int) -> None:
         self.root = root
         self.depth = depth
 
     def relative(self, body_id: str) -> str:
+        if body_id.startswith(_INLINE):
+            return f"{_INLINE_WHERE}{body_id}"
         parts = [body_id[2 * i : 2 * i + 2] for i in range(self.depth)]
         return "/".join(["data", *parts, body_id])
 
@@ -144,14 +154,16 @@ def check(
     layout = Layout(root, bucket_depth)
     db = sqlite3.connect(index_path, isolation_level=None)
     try:
+        files.update(_inline_bodies(db))
         rows = list(_rows(db))
         report.objects = sum(1 for row in rows if row.table == "objects")
         report.parts = len(rows) - report.objects
         bad: list[Row] = []
         live: set[str] = set()
         for row in rows:
-            row_problems = _check_row(row, layout, files, checksums=checksums)
+            row_problems = _check_row(row, layout, files, db, checksums=checksums)
             report.bodies += len(row.bodies)
+            report.inline += sum(1 for body in row.bodies if body.body_id.startswith(_INLINE))
             if row_problems:
                 report.problems.extend(row_problems)
                 bad.append(row)
@@ -222,6 +234,16 @@ def _walk_tree(start: tuple[str, str]) -> dict[str, File]:
     return found
 
 
+def _inline_bodies(db: sqlite3.Connection) -> dict[str, File]:
+    """The bodies kept in the index, as if files: ``inline/<id>`` -> (id, length).
+    None in an index from before inline bodies (or one no server opened since)."""
+    table = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inline_bodies'"
+    if db.execute(table).fetchone() is None:
+        return {}
+    query = "SELECT body_id, length(data) FROM inline_bodies"
+    return {f"{_INLINE_WHERE}{i}": File(i, size) for i, size in db.execute(query)}
+
+
 def _rows(db: sqlite3.Connection) -> Iterator[Row]:
     """Every row that owns bodies, read straight from the index's tables."""
     query = "SELECT bucket, key, size, etag, body_id, checksums, parts FROM objects"
@@ -248,7 +270,7 @@ def _paths(row: Row, layout: Layout) -> set[str]:
 
 
 def _check_row(
-    row: Row, layout: Layout, files: dict[str, File], *, checksums: bool
+    row: Row, layout: Layout, files: dict[str, File], db: sqlite3.Connection, *, checksums: bool
 ) -> list[Problem]:
     problems: list[Problem] = []
     for body in row.bodies:
@@ -264,23 +286,36 @@ def _check_row(
             )
             continue
         if checksums:
-            mismatch = _verify(Path(found.path), body)
+            if path.startswith(_INLINE_WHERE):
+                mismatch = _verify(_inline_data(db, body.body_id), body)
+            else:
+                mismatch = _verify(_file_data(Path(found.path)), body)
             if mismatch:
                 problems.append(Problem("corrupt", row.name, f"body {path}: {mismatch}"))
     return problems
 
 
-def _verify(path: Path, body: Body) -> str:
+def _file_data(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as file:
+        while chunk := file.read(_READ_SIZE):
+            yield chunk
+
+
+def _inline_data(db: sqlite3.Connection, body_id: str) -> Iterator[bytes]:
+    row = db.execute("SELECT data FROM inline_bodies WHERE body_id = ?", (body_id,)).fetchone()
+    yield bytes(row[0])
+
+
+def _verify(chunks: Iterator[bytes], body: Body) -> str:
     """What does not match in the body's bytes ("" when all does)."""
     md5 = hashlib.md5()
     # Composite values ("...-N") cover parts' checksums, not these bytes: checked per part.
     expected = {name: value for name, value in body.checksums.items() if "-" not in value}
     hashers = {name: new_hasher(name) for name in expected}
-    with path.open("rb") as file:
-        while chunk := file.read(_READ_SIZE):
-            md5.update(chunk)
-            for hasher in hashers.values():
-                hasher.update(chunk)
+    for chunk in chunks:
+        md5.update(chunk)
+        for hasher in hashers.values():
+            hasher.update(chunk)
     wrong = [] if md5.hexdigest() == body.md5 else ["MD5"]
     wrong += [name for name, h in hashers.items() if encode(h.digest()) != expected[name]]
     return f"{', '.join(wrong)} does not match" if wrong else ""
@@ -297,8 +332,12 @@ def _repair(
     trash: list[str],
     report: Report,
 ) -> None:
-    # Rows first, in one transaction: once they are gone, their remaining bodies are
-    # orphans like any other, and a crash in between leaves only orphans behind.
+    # Rows first, in one transaction with the inline bodies to remove: once the rows
+    # are gone, their remaining body files are orphans like any other, and a crash in
+    # between leaves only orphans behind.
+    leftovers = {path for row in bad for path in _paths(row, layout)} - live
+    doomed = sorted(set(orphans) | leftovers)
+    in_index = [path for path in doomed if path.startswith(_INLINE_WHERE)]
     db.execute("BEGIN IMMEDIATE")
     try:
         for row in bad:
@@ -306,13 +345,20 @@ def _repair(
                 db.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", row.ident)
             else:
                 db.execute("DELETE FROM parts WHERE upload_id = ? AND number = ?", row.ident)
-            report.repaired.append(f"dropped row {row.name}")
+        db.executemany(
+            "DELETE FROM inline_bodies WHERE body_id = ?",
+            [(path[len(_INLINE_WHERE) :],) for path in in_index],
+        )
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
-    leftovers = {path for row in bad for path in _paths(row, layout)} - live
-    for path in sorted(set(orphans) | leftovers):
+    report.repaired += [f"dropped row {row.name}" for row in bad]
+    # (A dropped object's inline body may have gone with its row, by trigger.)
+    report.repaired += [f"removed {path}" for path in in_index]
+    for path in doomed:
+        if path.startswith(_INLINE_WHERE):
+            continue
         with contextlib.suppress(FileNotFoundError):
             os.unlink(root / path)
             report.repaired.append(f"removed {path}")
@@ -397,6 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         verdict += f", {len(report.repaired)} repair(s)"
     print(
         f"fsck: {report.objects} objects, {report.parts} upload parts, {report.bodies} bodies"
+        f", {report.inline} in the index"
         f"{' (checksums verified)' if args.checksums else ''} in {report.seconds:.2f} s: {verdict}"
     )
     return 0 if report.clean else 1

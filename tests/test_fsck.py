@@ -16,6 +16,8 @@ from tests.support import run_server, test_config
 
 BUCKET = "fsck"
 PART = 5 * 1024 * 1024
+# Bodies up to 64 KiB are kept in the index (storage/inline.py), bigger ones are files.
+FILE_TIMES = 6000  # "body of <name>" * 6000 > 64 KiB
 
 
 def _fsck(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -26,6 +28,22 @@ def _fsck(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+def _inline_id(root: Path, key: str) -> str:
+    """The id of the body of ``key``, kept in the index."""
+    with sqlite3.connect(root / "index.sqlite3") as db:
+        (body_id,) = db.execute(
+            "SELECT body_id FROM objects WHERE key = ?", (key.encode(),)
+        ).fetchone()
+    assert body_id.startswith("i")
+    return str(body_id)
+
+
+def _change_index(root: Path, sql: str, *args: object) -> None:
+    with sqlite3.connect(root / "index.sqlite3") as db:
+        db.execute(sql, args)
+    db.close()
 
 
 def _bodies(root: Path, key: str) -> list[Path]:
@@ -40,13 +58,15 @@ def _bodies(root: Path, key: str) -> list[Path]:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    """A stopped server's data directory: plain objects, a two-part multipart object
-    and an upload in progress with one part."""
+    """A stopped server's data directory: plain objects (files), small ones (kept in the
+    index), a two-part multipart object and an upload in progress with one part."""
     with run_server(test_config(tmp_path / "root")) as server:
         s3 = server.boto3_client()
         s3.create_bucket(Bucket=BUCKET)
         for name in ("gone", "short", "flipped", "intact"):
-            s3.put_object(Bucket=BUCKET, Key=name, Body=f"body of {name}".encode() * 100)
+            s3.put_object(Bucket=BUCKET, Key=name, Body=f"body of {name}".encode() * FILE_TIMES)
+        for name in ("tiny-gone", "tiny-short", "tiny-flipped", "tiny"):
+            s3.put_object(Bucket=BUCKET, Key=name, Body=f"small {name}".encode() * 10)
         upload = s3.create_multipart_upload(Bucket=BUCKET, Key="multi")["UploadId"]
         parts = [
             {
@@ -69,8 +89,8 @@ def test_fsck_clean_directory_exits_0(root: Path) -> None:
     result = _fsck(root, "--checksums")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines() == [
-        "fsck: 5 objects, 1 upload parts, 7 bodies (checksums verified) in "
-        + result.stdout.split(" in ", 1)[1].strip()
+        "fsck: 9 objects, 1 upload parts, 11 bodies, 4 in the index (checksums verified) in "
+        + result.stdout.rsplit(" in ", 1)[1].strip()
     ]
     assert result.stdout.rstrip().endswith(": clean")
 
@@ -126,13 +146,13 @@ def test_fsck_repair_drops_broken_rows_and_removes_leftovers(root: Path) -> None
 
     again = _fsck(root, "--checksums")
     assert again.returncode == 0, again.stdout
-    assert "2 objects, 1 upload parts, 3 bodies" in again.stdout
+    assert "6 objects, 1 upload parts, 7 bodies, 4 in the index" in again.stdout
     with run_server(test_config(root)) as server:
         s3 = server.boto3_client()
         keys = [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
-        assert keys == ["flipped", "intact"]
+        assert keys == ["flipped", "intact", "tiny", "tiny-flipped", "tiny-gone", "tiny-short"]
         body = s3.get_object(Bucket=BUCKET, Key="intact")["Body"].read()
-        assert body == b"body of intact" * 100
+        assert body == b"body of intact" * FILE_TIMES
 
 
 def test_fsck_repair_drops_corrupt_rows_only_with_checksums(root: Path) -> None:
@@ -175,3 +195,44 @@ def test_fsck_refuses_a_bucket_depth_the_files_contradict(root: Path) -> None:
     assert result.returncode == 2
     assert "levels deep, not 1" in result.stderr
     assert _fsck(root).returncode == 0
+
+
+def test_fsck_reports_and_repairs_bodies_kept_in_the_index(root: Path) -> None:
+    """The inline bodies' kinds of damage (only a damaged index can hold them): a row
+    whose body is gone or of another length, bytes changed, a body no row names."""
+    gone, short, flipped = (_inline_id(root, f"tiny-{n}") for n in ("gone", "short", "flipped"))
+    _change_index(root, "DELETE FROM inline_bodies WHERE body_id = ?", gone)
+    _change_index(root, "UPDATE inline_bodies SET data = ? WHERE body_id = ?", b"torn", short)
+    flipped_body = b"small tiny-flipped".upper() * 10  # the same length
+    _change_index(
+        root, "UPDATE inline_bodies SET data = ? WHERE body_id = ?", flipped_body, flipped
+    )
+    orphan = "i" + "0" * 32
+    _change_index(root, "INSERT INTO inline_bodies VALUES (?, ?)", orphan, b"nobody's")
+
+    quick = _fsck(root).stdout.splitlines()
+    assert f"missing  fsck/tiny-gone: body inline/{gone} does not exist" in quick
+    assert f"torn     fsck/tiny-short: body inline/{short} has 4 bytes, the row says 160" in quick
+    assert f"orphan   inline/{orphan}" in quick
+    assert not any("tiny-flipped" in line for line in quick)
+    assert quick[-1].endswith(": 3 problem(s)")
+
+    repaired = _fsck(root, "--repair", "--checksums")
+    assert repaired.returncode == 1
+    lines = repaired.stdout.splitlines()
+    assert any(line.startswith("corrupt  fsck/tiny-flipped: body inline/") for line in lines)
+    for name in ("tiny-gone", "tiny-short", "tiny-flipped"):
+        assert f"repaired dropped row fsck/{name}" in lines
+    assert f"repaired removed inline/{orphan}" in lines
+    again = _fsck(root, "--checksums")
+    assert again.returncode == 0, again.stdout
+    assert "6 objects, 1 upload parts, 8 bodies, 1 in the index" in again.stdout
+    with sqlite3.connect(root / "index.sqlite3") as db:
+        assert [row[0] for row in db.execute("SELECT body_id FROM inline_bodies")] == [
+            _inline_id(root, "tiny")
+        ]
+    db.close()
+    with run_server(test_config(root)) as server:
+        s3 = server.boto3_client()
+        body = s3.get_object(Bucket=BUCKET, Key="tiny")["Body"].read()
+        assert body == b"small tiny" * 10

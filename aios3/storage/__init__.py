@@ -3,14 +3,17 @@
 Layout of a data directory::
 
     <root>/lock              held (flock) by the one server using the directory
-    <root>/index.sqlite3     the SQLite index, WAL mode
-    <root>/data/ab/cd/<id>   object bodies under opaque ids
+    <root>/index.sqlite3     the SQLite index, WAL mode, with the bodies of small
+                             objects (up to SMALL_BODY bytes; see inline.py)
+    <root>/data/ab/cd/<id>   the other object bodies and every multipart part,
+                             under opaque ids
     <root>/tmp/              uploads in progress, swept at start-up
     <root>/trash-<id>/       bodies of a reset, being deleted (swept at start-up)
 
 A write streams to a temp file, renames it into place and then commits the index row:
 that commit is the moment the object becomes visible. The body it replaced is removed
-after the commit.
+after the commit. A small body skips the file: it is inserted into the index in the
+same transaction as its row (and goes with it when the row is replaced or deleted).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any, BinaryIO
 
 from aios3.checksums import encode
 from aios3.errors import S3Error
-from aios3.storage import fileops, trash
+from aios3.storage import fileops, inline, trash
 from aios3.storage.blobs import BlobStore, HeldBody, ReceivedBody
 from aios3.storage.diskerrors import UncertainCommit
 from aios3.storage.index import (
@@ -79,7 +82,8 @@ __all__ = [
 MAX_OBJECT_SIZE = 5 * 1024**3  # PutObject's limit: 5 GiB
 # How often a reader retries when the body it looked up was replaced before it opened it.
 _OPEN_ATTEMPTS = 5
-# Bodies up to this size are read whole on the loop thread when opened (see open_object).
+# Bodies up to this size that PutObject receives are kept in the index (inline.py), and
+# are read whole on the loop thread when opened (see open_object).
 SMALL_BODY = 64 * 1024
 
 Precondition = Callable[[ObjectInfo | None], None]
@@ -113,6 +117,7 @@ class Storage:
             trash.sweep(root, files)
             self.blobs = BlobStore(root, depth=bucket_depth, fsync=fsync, files=files)
             self.index = Index(root / "index.sqlite3", durable=fsync, files=files)
+            self._room = inline.Room(root)
             recover(self.index, self.blobs)
             # Bucket rows are few and read by nearly every request: this process owns
             # the directory (see the lock), so it keeps them in memory.
@@ -134,13 +139,15 @@ class Storage:
     async def reset(self) -> None:
         """Forget every bucket, object, upload and part, and their bodies, at once.
 
-        One transaction empties the index; the bodies go with one rename of the data
-        directory (deleted on a thread), so a reset costs the same for any amount of
-        data. Readers that already opened a body finish reading it.
+        One transaction empties the index; the body files go with one rename of the data
+        directory (deleted on a thread), so they cost the same for any amount of data.
+        Bodies kept in the index are freed page by page in that transaction: measured
+        ~1.5 s for 100,000 bodies of 4 KiB (0.03 s for as many rows alone), fine for the
+        test suites resets serve. Readers that already opened a body finish reading it.
         """
 
         def wipe(db: sqlite3.Connection) -> None:
-            for table in ("parts", "uploads", "objects", "buckets"):
+            for table in ("inline_bodies", "parts", "uploads", "objects", "buckets"):
                 db.execute(f"DELETE FROM {table}")
 
         await self.index.write(wipe)
@@ -222,9 +229,10 @@ class Storage:
         """Look the object up and open its body. If an overwrite removed the body in
         between, look again: the reader gets a whole version.
 
-        A body of at most ``SMALL_BODY`` bytes is looked up, read whole and closed on the
-        loop thread (a page-cached read of a few KiB costs less than any thread hop);
-        anything else is looked up and opened in one thread hop, then streamed.
+        A body of at most ``SMALL_BODY`` bytes is looked up and read whole on the loop
+        thread (a page-cached read of a few KiB, from the index or a file, costs less
+        than any thread hop); anything else is looked up and opened in one thread hop,
+        then streamed.
         """
         cached = self.index.cache.get(bucket, key)
         if cached is not None and cached.data is not None:
@@ -236,19 +244,26 @@ class Storage:
         return await self.index.read(lambda db: self._open(db, bucket, key))
 
     def _open_small(self, db: sqlite3.Connection, bucket: str, key: str) -> OpenObject | None:
-        """The object with its body read, or None when it is too big or multipart."""
+        """The object with its body read, or None when it is a big file or multipart."""
         for _ in range(_OPEN_ATTEMPTS):
             info = _object(db, bucket, key)
-            if info.parts or info.size > SMALL_BODY:
+            if inline.is_inline(info.body_id):
+                # Its own statement: the row may have been replaced since, body and all.
+                found = inline.read(db, info.body_id)
+                if found is None:
+                    continue
+                data = found
+            elif info.parts or info.size > SMALL_BODY:
                 return None
-            try:
-                fd = os.open(self.blobs.path_of(info.body_id), os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                data = os.pread(fd, info.size, 0) if info.size else b""
-            finally:
-                os.close(fd)
+            else:
+                try:
+                    fd = os.open(self.blobs.path_of(info.body_id), os.O_RDONLY)
+                except FileNotFoundError:
+                    continue
+                try:
+                    data = os.pread(fd, info.size, 0) if info.size else b""
+                finally:
+                    os.close(fd)
             if len(data) != info.size:
                 raise S3Error("InternalError", "The object's body is shorter than its index row.")
             return OpenObject(info=info, file=None, data=data)
@@ -296,21 +311,27 @@ class Storage:
         precondition: Precondition | None = None,
     ) -> ObjectInfo:
         """Store a body under ``key``: visible only once it is whole and checked. A
-        small body that already arrived whole may come as bytes: it is checked before
-        anything is written, then written in one go (``BlobStore.store``)."""
+        small body that already arrived whole may come as bytes. A body of at most
+        ``SMALL_BODY`` bytes, however it came, is kept in the index, in the transaction
+        that commits its row; a bigger one becomes a file first."""
         self.bucket(bucket)  # fail before receiving a body nobody can keep
+        algorithms = checks.checksums.keys()
         if isinstance(body, bytes):
-            held = self.blobs.hold(body, algorithms=checks.checksums.keys())
-            info = self._new_info(bucket, key, held, _verify(held, checks), new)
-            return await _finish(self._commit_held(held, info, precondition))
-        received = await self.blobs.receive(
-            body, algorithms=checks.checksums.keys(), max_size=MAX_OBJECT_SIZE
-        )
+            got: ReceivedBody | HeldBody = self.blobs.hold(body, algorithms=algorithms)
+        else:
+            got = await self.blobs.receive(body, algorithms=algorithms, max_size=MAX_OBJECT_SIZE)
         try:
-            checksums = _verify(received, checks)
+            checksums = _verify(got, checks)
         except BaseException:
-            await self.blobs.discard(received.temp_path)
+            if isinstance(got, ReceivedBody):
+                await self.blobs.discard(got.temp_path)
             raise
+        if isinstance(got, HeldBody) and got.size <= SMALL_BODY:
+            info = self._new_info(bucket, key, got, checksums, new, inline=True)
+            # Nothing to clean up if the caller is cancelled: no _finish (its task) needed.
+            store = functools.partial(self._store_inline, info.body_id, got.data)
+            return await self._commit_row(info, precondition, store)
+        received = await self.blobs.spill(got)
         info = self._new_info(bucket, key, received, checksums, new)
         return await _finish(self._commit_new(received.temp_path, info, precondition))
 
@@ -321,6 +342,8 @@ class Storage:
         body: ReceivedBody | HeldBody,
         checksums: dict[str, str],
         new: NewObject,
+        *,
+        inline: bool = False,
     ) -> ObjectInfo:
         return ObjectInfo(
             bucket=bucket,
@@ -328,18 +351,12 @@ class Storage:
             size=body.size,
             etag=body.md5.hex(),
             last_modified=self._clock(),
-            body_id=self.blobs.new_id(),
+            body_id=self.blobs.new_id(inline=inline),
             owner=new.owner,
             content_headers=new.content_headers,
             metadata=new.metadata,
             checksums=checksums,
         )
-
-    async def _commit_held(
-        self, held: HeldBody, info: ObjectInfo, precondition: Precondition | None
-    ) -> ObjectInfo:
-        await self.blobs.store(held.data, info.body_id)
-        return await self._commit_row(info, precondition)
 
     async def _commit_new(
         self, temp_path: Path, info: ObjectInfo, precondition: Precondition | None
@@ -351,14 +368,23 @@ class Storage:
             raise
         return await self._commit_row(info, precondition)
 
-    async def _commit_row(self, info: ObjectInfo, precondition: Precondition | None) -> ObjectInfo:
-        """Insert or replace the row (the visibility point), then drop the old body."""
+    async def _commit_row(
+        self,
+        info: ObjectInfo,
+        precondition: Precondition | None,
+        store_inline: Callable[[sqlite3.Connection], object] | None = None,
+    ) -> ObjectInfo:
+        """Insert or replace the row (the visibility point), then drop the old body.
+        ``store_inline`` stores the row's inline body in the same transaction; an inline
+        body the row replaces goes with it (the triggers of inline.py)."""
 
         def upsert(db: sqlite3.Connection) -> list[str]:
             _bucket(db, info.bucket)
             old = _find_object(db, info.bucket, info.key)
             if precondition is not None:
                 precondition(old)
+            if store_inline is not None:
+                store_inline(db)
             db.execute(
                 f"INSERT OR REPLACE INTO objects ({OBJECT_COLUMNS}) VALUES ({OBJECT_PLACEHOLDERS})",
                 object_to_row(info),
@@ -385,14 +411,23 @@ class Storage:
         precondition: Precondition | None = None,
     ) -> ObjectInfo:
         """Copy ``source`` (as looked up by the caller) to ``bucket/key``; ``new`` replaces
-        its headers and metadata. The bytes are linked or copied by the kernel."""
+        its headers and metadata. The bytes are linked or copied by the kernel, or for
+        a body kept in the index, copied inside the transaction that commits the row."""
         self.bucket(bucket)
         # Each body file of the source gets a second name; a multipart source stays
         # multipart, so even a 5 TB copy moves no data.
-        renamed = {body_id: self.blobs.new_id() for body_id in source.body_ids}
+        renamed = {
+            body_id: self.blobs.new_id(inline=inline.is_inline(body_id))
+            for body_id in source.body_ids
+        }
+        store_inline = None
+        if inline.is_inline(source.body_id):
+            store_inline = functools.partial(self._copy_inline, source, renamed[source.body_id])
         done: list[str] = []
         try:
             for old_id, new_id in renamed.items():
+                if inline.is_inline(old_id):
+                    continue
                 await self.blobs.duplicate(old_id, new_id)
                 done.append(new_id)
         except BaseException as exc:
@@ -414,7 +449,17 @@ class Storage:
             content_headers=new.content_headers if new is not None else source.content_headers,
             metadata=new.metadata if new is not None else source.metadata,
         )
-        return await _finish(self._commit_row(info, precondition))
+        return await _finish(self._commit_row(info, precondition, store_inline))
+
+    def _store_inline(self, body_id: str, data: bytes, db: sqlite3.Connection) -> None:
+        self._room.claim(db, len(data))
+        inline.insert(db, body_id, data)
+
+    def _copy_inline(self, source: ObjectInfo, body_id: str, db: sqlite3.Connection) -> None:
+        self._room.claim(db, source.size)
+        if not inline.copy(db, source.body_id, body_id):
+            # The source was replaced or deleted since the caller looked it up.
+            raise S3Error("NoSuchKey", Key=source.key)
 
     async def delete_object(
         self, bucket: str, key: str, *, precondition: Precondition | None = None

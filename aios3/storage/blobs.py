@@ -1,5 +1,9 @@
 """Body files: streamed into temp files, renamed into a hashed layout under opaque ids.
 
+Small bodies of PutObject do not become files at all (see ``inline``): ``receive``
+hands a body that never outgrew its first write back in memory, and ``remove`` skips
+inline ids.
+
 A body's path comes only from its random id (``data/ab/cd/<id>`` for depth 2), never
 from a key, so keys cannot climb out of the data directory or hit file-name limits.
 Bodies are immutable once placed: a new version is a new file, so readers holding the
@@ -28,6 +32,7 @@ from aios3.errors import S3Error
 from aios3.storage import trash
 from aios3.storage.diskerrors import disk_errors
 from aios3.storage.fileops import PLAIN, FileOps
+from aios3.storage.inline import INLINE, is_inline
 
 # Chunks from the network are gathered into writes of about this size: one thread hop
 # per MiB instead of one per network read.
@@ -36,7 +41,8 @@ _WRITE_SIZE = 1 << 20
 
 @dataclass(frozen=True)
 class HeldBody:
-    """A small body held whole in memory, hashed, not yet written (see ``store``)."""
+    """A body held whole in memory, hashed, not yet written: stored in the index when
+    small enough (``inline``), else written to a temp file by ``spill``."""
 
     data: bytes
     size: int
@@ -80,8 +86,9 @@ class BlobStore:
         self._pin_lock = threading.Lock()
 
     @staticmethod
-    def new_id() -> str:
-        return _random_hex()
+    def new_id(*, inline: bool = False) -> str:
+        """A fresh body id; an inline one is marked as such (``inline.is_inline``)."""
+        return INLINE + _random_hex() if inline else _random_hex()
 
     def path_of(self, body_id: str) -> Path:
         """Where a body lives: ``depth`` levels of two hex digits, then the id."""
@@ -92,22 +99,38 @@ class BlobStore:
 
     async def receive(
         self, chunks: AsyncIterator[bytes], *, algorithms: Iterable[str], max_size: int
-    ) -> ReceivedBody:
+    ) -> ReceivedBody | HeldBody:
         """Stream ``chunks`` into a temp file while hashing; nothing is left on failure.
-        A full disk raises InsufficientStorage, an I/O error InternalError."""
+        A body that ends within the first write (1 MiB) comes back held in memory
+        instead, unwritten: the caller keeps it in the index or ``spill``s it. A full
+        disk raises InsufficientStorage, an I/O error InternalError."""
         with disk_errors():
             return await self._receive(chunks, algorithms=algorithms, max_size=max_size)
 
+    async def spill(self, body: ReceivedBody | HeldBody) -> ReceivedBody:
+        """The body in a temp file: a held one is written (and synced) in one hop."""
+        if isinstance(body, ReceivedBody):
+            return body
+        temp_path = self.tmp_dir / f"{_random_hex()}.part"
+        with disk_errors():
+            try:
+                await asyncio.to_thread(self._write_whole, temp_path, body.data)
+            except BaseException:
+                await self.discard(temp_path)
+                raise
+        return ReceivedBody(temp_path, body.size, body.md5, body.checksums)
+
     async def _receive(
         self, chunks: AsyncIterator[bytes], *, algorithms: Iterable[str], max_size: int
-    ) -> ReceivedBody:
+    ) -> ReceivedBody | HeldBody:
         temp_path = self.tmp_dir / f"{_random_hex()}.part"
         md5 = hashlib.md5()
         hashers: dict[str, Hasher] = {name: new_hasher(name) for name in algorithms}
         size = 0
         # The file is opened only once the body outgrows one write: a body that arrives
-        # within one (most small PUTs) is written, synced and closed in a single thread
-        # hop. A bigger one streams through aiofiles, one write (and hop) per MiB.
+        # within one (every small PUT) is handed back in memory, for the caller to keep
+        # in the index or write in a single thread hop (``spill``). A bigger one streams
+        # through aiofiles, one write (and hop) per MiB.
         loop = asyncio.get_running_loop()
         file: BinaryIO | None = None  # the open temp file, once there is one
         out: AsyncBufferedIOBase | None = None  # the same, through aiofiles
@@ -130,13 +153,13 @@ class BlobStore:
                         out = AsyncBufferedIOBase(file, loop, None)
                     await out.write(data)
             if out is None or file is None:
-                await asyncio.to_thread(self._write_whole, temp_path, b"".join(pending))
-            else:
-                if pending:
-                    await out.write(b"".join(pending))
-                if self.fsync:
-                    await loop.run_in_executor(None, self.files.sync, file)
-                await out.close()
+                sums = {name: h.digest() for name, h in hashers.items()}
+                return HeldBody(b"".join(pending), size, md5.digest(), sums)
+            if pending:
+                await out.write(b"".join(pending))
+            if self.fsync:
+                await loop.run_in_executor(None, self.files.sync, file)
+            await out.close()
         except BaseException:
             if out is not None:
                 with contextlib.suppress(OSError):
@@ -223,27 +246,6 @@ class BlobStore:
             checksums[name] = hasher.digest()
         return HeldBody(data, len(data), hashlib.md5(data).digest(), checksums)
 
-    async def store(self, data: bytes, body_id: str) -> None:
-        """Write a small body under its id as ``receive`` and ``place`` do (temp file,
-        then rename), in one thread hop, or with fsync off on the calling thread: a
-        page-cache write of a few KiB costs less than the hop. On failure nothing of it
-        is left."""
-        with disk_errors():
-            if self.fsync:
-                await asyncio.to_thread(self._store, data, body_id)
-            else:
-                self._store(data, body_id)
-
-    def _store(self, data: bytes, body_id: str) -> None:
-        temp_path = self.tmp_dir / f"{_random_hex()}.part"
-        try:
-            self._write_whole(temp_path, data)
-            self._place(temp_path, body_id)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                self.files.unlink(temp_path)
-            raise
-
     async def discard(self, temp_path: Path) -> None:
         """Remove a temp file that will not become a body."""
         with contextlib.suppress(FileNotFoundError):
@@ -282,8 +284,9 @@ class BlobStore:
                 raise
 
     async def remove(self, body_ids: Iterable[str]) -> None:
-        """Unlink superseded bodies; open readers keep their file until they close it."""
-        ids = list(body_ids)
+        """Unlink superseded bodies; open readers keep their file until they close it.
+        Inline bodies are skipped: they went with their index row."""
+        ids = [body_id for body_id in body_ids if not is_inline(body_id)]
         if ids:
             await asyncio.to_thread(self._remove, ids)
 

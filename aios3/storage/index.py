@@ -1,4 +1,5 @@
-"""The SQLite index: buckets and object rows, with one writer and group commit.
+"""The SQLite index: buckets and object rows (and small objects' bodies, see inline.py),
+with one writer and group commit.
 
 Writes are small functions run by a single writer thread. Every function that arrives
 while a transaction is running joins the next one, so many requests share one commit
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 from aios3.storage.cache import ANY, Key, ReadCache, Writing
 from aios3.storage.diskerrors import disk_error
 from aios3.storage.fileops import PLAIN, FileOps
+from aios3.storage.inline import SCHEMA as _INLINE_SCHEMA
 from aios3.storage.models import BucketInfo, ObjectInfo, Part
 
 T = TypeVar("T")
@@ -176,13 +178,16 @@ class Index:
         self.cache = ReadCache()
         self._flushing: asyncio.Task[None] | None = None
         with self._connect() as db:
-            db.executescript(_SCHEMA)
+            db.executescript(_SCHEMA + _INLINE_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self._synchronous}")
         db.execute("PRAGMA busy_timeout=10000")
+        # So that an INSERT OR REPLACE fires the triggers that delete a replaced
+        # object's inline body (see inline.py).
+        db.execute("PRAGMA recursive_triggers=ON")
         with self._connections_lock:
             self._connections.append(db)
         return db

@@ -14,6 +14,11 @@ objects:
   power cut (which ``--no-fsync`` allows). With fsync on it cannot happen: a body and
   the directory entries leading to it are durable before the row naming it commits.
 
+Small bodies kept in the index (``inline``) commit with their rows, so a power cut
+cannot separate them; a row whose inline body is missing or of the wrong length (a
+damaged or hand-edited index) is dropped all the same, and inline bodies no row names
+are deleted, like orphan files.
+
 ``tests/reliability/test_power_loss.py`` checks this against every state a power cut
 can leave. Bodies are checked by size, from the same walk that finds the orphans (one
 stat each), not by checksum: a file cut short by a power cut is shorter, not garbled,
@@ -29,6 +34,7 @@ import logging
 import sqlite3
 from typing import Any, NamedTuple
 
+from aios3.storage import inline
 from aios3.storage.blobs import BlobStore
 from aios3.storage.index import Index, part_from_json
 
@@ -45,14 +51,18 @@ class _Row(NamedTuple):
 
 def recover(index: Index, blobs: BlobStore) -> None:
     """Drop rows whose bodies are missing or torn, then delete temp files and the
-    bodies no row names."""
+    bodies (files or inline) no row names."""
     found = blobs.scan()
+    rows, in_index = index.read_now(_rows_and_inline)
     live: set[str] = set()
     broken: list[_Row] = []
     names: set[str] | None = None  # the file names under data/, if ever needed
-    for row in index.read_now(_rows):
+    for row in rows:
         whole = True
         for body_id, size in row.bodies:
+            if inline.is_inline(body_id):
+                whole = whole and in_index.get(body_id) == size
+                continue
             actual = found.get(blobs.layout_path(body_id))
             if actual == size:
                 continue
@@ -68,11 +78,21 @@ def recover(index: Index, blobs: BlobStore) -> None:
             live.update(body_id for body_id, _ in row.bodies)
         else:
             broken.append(row)
-    if broken:
-        index.write_now(lambda db: _drop(db, broken))
+    orphans = [body_id for body_id in in_index if body_id not in live]
+    if broken or orphans:
+        index.write_now(lambda db: _drop(db, broken, orphans))
         for row in broken:
             log.warning("%s dropped at start-up: its body is missing or torn", _name(row))
     blobs.sweep(path for path in found if path.rpartition("/")[2] not in live)
+
+
+def _rows_and_inline(db: sqlite3.Connection) -> tuple[list[_Row], dict[str, int]]:
+    """The rows and the inline bodies' sizes, from one read transaction (one snapshot)."""
+    db.execute("BEGIN")
+    try:
+        return _rows(db), inline.sizes(db)
+    finally:
+        db.execute("COMMIT")
 
 
 def _rows(db: sqlite3.Connection) -> list[_Row]:
@@ -99,9 +119,12 @@ def _name(row: _Row) -> str:
     return f"upload {upload_id} part {number}"
 
 
-def _drop(db: sqlite3.Connection, rows: list[_Row]) -> None:
+def _drop(db: sqlite3.Connection, rows: list[_Row], orphans: list[str]) -> None:
+    """Delete broken rows (an object's inline body goes with it, by trigger), then
+    inline bodies no row names."""
     for row in rows:
         if row.table == "objects":
             db.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", row.ident)
         else:
             db.execute("DELETE FROM parts WHERE upload_id = ? AND number = ?", row.ident)
+    inline.drop(db, orphans)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import json
 import random
@@ -22,6 +23,7 @@ from typing import Any
 
 from aios3 import checksums
 from aios3.errors import S3Error
+from aios3.storage import inline
 from aios3.storage.blobs import BlobStore, ReceivedBody
 from aios3.storage.diskerrors import UncertainCommit
 from aios3.storage.index import (
@@ -194,9 +196,10 @@ class Uploads:
     ) -> Part:
         """Store one part; a part with the same number is replaced."""
         await self.get(upload_id, bucket, key)  # fail before receiving the body
-        received = await self._blobs.receive(
+        got = await self._blobs.receive(
             body, algorithms=checks.checksums.keys(), max_size=MAX_PART_SIZE
         )
+        received = await self._blobs.spill(got)  # parts are files, however small
         return await self._commit_part(upload_id, bucket, key, number, received, checks)
 
     async def upload_part_copy(
@@ -208,10 +211,16 @@ class Uploads:
         pieces: list[tuple[str, int, int]],
         checks: BodyChecks,
     ) -> Part:
-        """Store a part copied from (a range of) an object's body files."""
+        """Store a part copied from (a range of) an object's body files, or from its
+        body kept in the index (a small object's: one piece)."""
         await self.get(upload_id, bucket, key)
+        algorithms = checks.checksums.keys()
         try:
-            received = await self._blobs.copy_range(pieces, algorithms=checks.checksums.keys())
+            if any(inline.is_inline(body_id) for body_id, _, _ in pieces):
+                data = await self._index.read(functools.partial(_read_pieces, pieces))
+                received = await self._blobs.spill(self._blobs.hold(data, algorithms=algorithms))
+            else:
+                received = await self._blobs.copy_range(pieces, algorithms=algorithms)
         except FileNotFoundError:
             raise S3Error("NoSuchKey", "The source object changed during the copy.") from None
         return await self._commit_part(upload_id, bucket, key, number, received, checks)
@@ -398,6 +407,17 @@ class Uploads:
         info, garbage = await self._index.write(complete, touches=[(bucket, key)])
         await self._blobs.remove(garbage)
         return info
+
+
+def _read_pieces(pieces: list[tuple[str, int, int]], db: sqlite3.Connection) -> bytes:
+    """The bytes of inline ``pieces``; FileNotFoundError when one is gone, as for files."""
+    found = []
+    for body_id, offset, count in pieces:
+        data = inline.read_range(db, body_id, offset, count)
+        if data is None or len(data) != count:
+            raise FileNotFoundError(body_id)
+        found.append(data)
+    return b"".join(found)
 
 
 def _repeated_completion(

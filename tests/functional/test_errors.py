@@ -115,7 +115,8 @@ def test_unexpected_fault_is_internal_error_without_details(tmp_path: Path) -> N
     with run_server(test_config(tmp_path)) as server:
         s3 = server.boto3_client(retries={"max_attempts": 1})
         s3.create_bucket(Bucket="broken")
-        s3.put_object(Bucket="broken", Key="k", Body=b"data")
+        # Big enough for a file of its own (smaller bodies are kept in the index).
+        s3.put_object(Bucket="broken", Key="k", Body=b"data" * 20_000)
         # Damage the store behind the server's back: the body file becomes a directory.
         (body,) = [p for p in (tmp_path / "data").rglob("*") if p.is_file()]
         body.unlink()

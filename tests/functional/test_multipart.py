@@ -594,8 +594,9 @@ def test_complete_multipart_upload_over_object_removes_old_body(private: Running
     s3.put_object(Bucket="over", Key="k", Body=b"old single body")
     multipart_object(s3, "over", "k", [b"new multipart body"])
     assert [file.read_bytes() for file in data_files(private)] == [b"new multipart body"]
-    s3.put_object(Bucket="over", Key="k", Body=b"single again")
-    assert [file.read_bytes() for file in data_files(private)] == [b"single again"]
+    single = b"single again" * 6000  # a file, not kept in the index (SMALL_BODY)
+    s3.put_object(Bucket="over", Key="k", Body=single)
+    assert [file.read_bytes() for file in data_files(private)] == [single]
 
 
 def test_abort_multipart_upload_removes_part_files(private: RunningServer) -> None:

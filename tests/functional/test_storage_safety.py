@@ -27,6 +27,11 @@ def _body_files(root: Path) -> list[Path]:
     return _files(root / "data")
 
 
+def _file_sized(text: bytes) -> bytes:
+    """A body too big to be kept in the index (SMALL_BODY): it gets a file."""
+    return text * (64 * 1024 // len(text) + 1)
+
+
 def _wait_until(condition: Any, timeout: float = 10.0) -> None:
     """Poll a condition the server reaches asynchronously (after a disconnect)."""
     deadline = time.monotonic() + timeout
@@ -106,7 +111,7 @@ def test_start_up_sweeps_temp_files_and_unreferenced_bodies(tmp_path: Path) -> N
     with run_server(test_config(tmp_path)) as server:
         s3 = server.boto3_client()
         s3.create_bucket(Bucket="bkt")
-        s3.put_object(Bucket="bkt", Key="kept", Body=b"kept body")
+        s3.put_object(Bucket="bkt", Key="kept", Body=_file_sized(b"kept body"))
     (kept,) = _body_files(tmp_path)
     orphan = tmp_path / "data" / "ab" / "cd" / ("abcd" + "0" * 28)
     orphan.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +121,7 @@ def test_start_up_sweeps_temp_files_and_unreferenced_bodies(tmp_path: Path) -> N
         assert _body_files(tmp_path) == [kept]
         assert list((tmp_path / "tmp").iterdir()) == []
         body = server.boto3_client().get_object(Bucket="bkt", Key="kept")["Body"].read()
-        assert body == b"kept body"
+        assert body == _file_sized(b"kept body")
 
 
 def test_objects_survive_a_restart(tmp_path: Path) -> None:
@@ -144,7 +149,7 @@ def test_bucket_depth_spreads_bodies_over_hex_levels(tmp_path: Path, depth: int)
     with run_server(test_config(tmp_path, bucket_depth=depth)) as server:
         s3 = server.boto3_client()
         s3.create_bucket(Bucket="bkt")
-        s3.put_object(Bucket="bkt", Key="some/key", Body=b"x")
+        s3.put_object(Bucket="bkt", Key="some/key", Body=_file_sized(b"x"))
         (body,) = _body_files(tmp_path)
         levels = body.relative_to(tmp_path / "data").parts
         assert len(levels) == depth + 1
@@ -158,8 +163,9 @@ def test_keys_never_become_file_paths(tmp_path: Path) -> None:
         s3 = server.boto3_client()
         s3.create_bucket(Bucket="bkt")
         for key in ["../../outside/escape", "../index.sqlite3", "/etc/passwd", "a/../../x"]:
-            s3.put_object(Bucket="bkt", Key=key, Body=key.encode())
-            assert s3.get_object(Bucket="bkt", Key=key)["Body"].read() == key.encode()
+            body = _file_sized(key.encode())
+            s3.put_object(Bucket="bkt", Key=key, Body=body)
+            assert s3.get_object(Bucket="bkt", Key=key)["Body"].read() == body
         names = {p.name for p in _body_files(root)}
         assert len(names) == 4
         assert all(len(name) == 32 and int(name, 16) >= 0 for name in names)

@@ -69,6 +69,7 @@ from aios3.storage import (
 from tests.reliability.crashfs import (
     INDEX,
     UNMODELLED,
+    Commit,
     CrashState,
     Mark,
     Recorder,
@@ -272,9 +273,13 @@ def _setup(*actions: Callable[[Run], Awaitable[None]]) -> Action:
 
 
 BIG = data("big", 1_300_000)  # more than one 1 MiB write: streamed in two
+# Bodies of up to SMALL_BODY bytes are kept in the index (no file operations at all);
+# FILE-sized ones are files. Scenarios use both.
+FILE = SMALL_BODY + 1
 MULTIPART_SOURCE = (
     _bucket,
-    lambda r: put(r, BUCKET, "src", data("src")),
+    lambda r: put(r, BUCKET, "src", data("src", FILE)),
+    lambda r: put(r, BUCKET, "small", data("small")),
     lambda r: create_upload(r, "m", BUCKET, "msrc"),
     lambda r: upload_part(r, "m", "msrc", 1, data("m1")),
     lambda r: complete(r, "m", "msrc", [1]),
@@ -288,17 +293,24 @@ async def _open(run: Run) -> None:
 def _damaged(run: Run, view: View) -> View:
     """Debris of an earlier crash: temp files, an orphan body, a reset's trash, and an
     index row whose body never reached the disk (a power cut without fsync): that
-    object is lost, and recovery must say so rather than serve a missing body."""
+    object is lost, and recovery must say so rather than serve a missing body. In the
+    index, an inline body no row names, and a row whose inline body is gone (only a
+    damaged index can hold either): that object is lost too."""
     (run.root / "tmp" / "leftover.part").write_bytes(b"partial")
     orphan = run.root / "data" / "ff" / "ff" / ("f" * 32)
     orphan.parent.mkdir(parents=True, exist_ok=True)
     orphan.write_bytes(b"orphan")
     (run.root / "trash-1" / "ab").mkdir(parents=True)
     (run.root / "trash-1" / "ab" / "body").write_bytes(b"trash")
-    with contextlib.closing(sqlite3.connect(run.root / INDEX)) as db:
+    with contextlib.closing(sqlite3.connect(run.root / INDEX)) as db, db:
         (body_id,) = db.execute("SELECT body_id FROM objects WHERE key = ?", (b"lost",)).fetchone()
+        (inline_id,) = db.execute(
+            "SELECT body_id FROM objects WHERE key = ?", (b"lost inline",)
+        ).fetchone()
+        db.execute("DELETE FROM inline_bodies WHERE body_id = ?", (inline_id,))
+        db.execute("INSERT INTO inline_bodies VALUES (?, ?)", ("i" + "f" * 32, b"orphan"))
     (run.root / "data" / body_id[:2] / body_id[2:4] / body_id).unlink()
-    return view.delete(BUCKET, "lost")
+    return view.delete(BUCKET, "lost").delete(BUCKET, "lost inline")
 
 
 SCENARIOS = [
@@ -323,12 +335,12 @@ SCENARIOS = [
         setup=_setup(_bucket, lambda r: put(r, BUCKET, "k", data("v0"))),
         steps=(
             Step(
-                "put v1",
-                lambda r: put(r, BUCKET, "k", data("v1", 900)),
-                lambda v, r: v.put(BUCKET, "k", data("v1", 900)),
+                "put v1 (a file over an inline body)",
+                lambda r: put(r, BUCKET, "k", data("v1", FILE)),
+                lambda v, r: v.put(BUCKET, "k", data("v1", FILE)),
             ),
             Step(
-                "put v2",
+                "put v2 (inline over a file)",
                 lambda r: put(r, BUCKET, "k", data("v2", 300)),
                 lambda v, r: v.put(BUCKET, "k", data("v2", 300)),
             ),
@@ -338,7 +350,7 @@ SCENARIOS = [
         "delete",
         setup=_setup(
             _bucket,
-            lambda r: put(r, BUCKET, "k1", data("k1")),
+            lambda r: put(r, BUCKET, "k1", data("k1", FILE)),
             lambda r: put(r, BUCKET, "k2", data("k2")),
             lambda r: put(r, BUCKET, "keep", data("keep")),
         ),
@@ -369,6 +381,11 @@ SCENARIOS = [
                 lambda r: copy(r, "msrc", "mdst"),
                 lambda v, r: v.put(BUCKET, "mdst", v.objects[(BUCKET, "msrc")]),
             ),
+            Step(
+                "copy inline",
+                lambda r: copy(r, "small", "sdst"),
+                lambda v, r: v.put(BUCKET, "sdst", v.objects[(BUCKET, "small")]),
+            ),
         ),
     ),
     Scenario(
@@ -383,8 +400,13 @@ SCENARIOS = [
             ),
             Step(
                 "upload part copy",
-                lambda r: _part_copy(r),
-                lambda v, r: v.part(r.ids["u"], 1, data("src")[100:600]),
+                lambda r: _part_copy(r, "src", 1),
+                lambda v, r: v.part(r.ids["u"], 1, data("src", FILE)[100:600]),
+            ),
+            Step(
+                "upload part copy from an inline body",
+                lambda r: _part_copy(r, "small", 2),
+                lambda v, r: v.part(r.ids["u"], 2, data("small")[100:600]),
             ),
         ),
     ),
@@ -462,7 +484,7 @@ SCENARIOS = [
         setup=_setup(
             _bucket,
             lambda r: put(r, BUCKET, "k1", data("k1")),
-            lambda r: put(r, BUCKET, "k2", data("k2")),
+            lambda r: put(r, BUCKET, "k2", data("k2", FILE)),
         ),
         steps=(
             Step("reset", lambda r: r.store.reset(), lambda v, r: View()),
@@ -492,7 +514,8 @@ SCENARIOS = [
         setup=_setup(
             _bucket,
             lambda r: put(r, BUCKET, "keep", data("keep")),
-            lambda r: put(r, BUCKET, "lost", data("lost")),
+            lambda r: put(r, BUCKET, "lost", data("lost", FILE)),
+            lambda r: put(r, BUCKET, "lost inline", data("lost inline")),
         ),
         damage=_damaged,
         opens=False,
@@ -501,10 +524,10 @@ SCENARIOS = [
 ]
 
 
-async def _part_copy(run: Run) -> None:
-    info = await run.store.head_object(BUCKET, "src")
+async def _part_copy(run: Run, source: str, number: int) -> None:
+    info = await run.store.head_object(BUCKET, source)
     await run.store.uploads.upload_part_copy(
-        run.ids["u"], BUCKET, "up", 1, pieces_of(info, 100, 500), BodyChecks()
+        run.ids["u"], BUCKET, "up", number, pieces_of(info, 100, 500), BodyChecks()
     )
 
 
@@ -572,14 +595,14 @@ SERVER = Scenario(
             lambda v, r: v.put(BUCKET, "k", data("a")),
         ),
         Step(
-            "PutObject over it",
-            lambda r: r.client.put_object(Bucket=BUCKET, Key="k", Body=data("b", 1500)),
-            lambda v, r: v.put(BUCKET, "k", data("b", 1500)),
+            "CopyObject (inline)",
+            lambda r: r.client.copy_object(Bucket=BUCKET, Key="c", CopySource=f"{BUCKET}/k"),
+            lambda v, r: v.put(BUCKET, "c", data("a")),
         ),
         Step(
-            "CopyObject",
-            lambda r: r.client.copy_object(Bucket=BUCKET, Key="c", CopySource=f"{BUCKET}/k"),
-            lambda v, r: v.put(BUCKET, "c", data("b", 1500)),
+            "PutObject over it (a file)",
+            lambda r: r.client.put_object(Bucket=BUCKET, Key="k", Body=data("b", FILE)),
+            lambda v, r: v.put(BUCKET, "k", data("b", FILE)),
         ),
         Step(
             "DeleteObject",
@@ -880,3 +903,15 @@ async def test_power_loss_catches_a_missing_directory_fsync(tmp_path: Path) -> N
         SCENARIOS[0], True, tmp_path, " without directory fsyncs", forget_dir_syncs=True
     )
     assert any("acknowledged state lost" in failure for failure in figures.failures)
+
+
+async def test_power_loss_inline_put_is_one_index_commit(tmp_path: Path) -> None:
+    """A small PUT changes no file: between its start and its acknowledgement the
+    recording holds index commits only (so power loss cannot split body and row)."""
+    recording = await record(SCENARIOS[0], True, tmp_path / "root", {})
+    events = recording.recorder.events
+    begun = events.index(Mark(0, acked=False))
+    done = events.index(Mark(0, acked=True))
+    during = events[begun + 1 : done]
+    assert during, "the PUT left no trace"
+    assert all(isinstance(event, Commit) for event in during), during
