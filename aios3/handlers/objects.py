@@ -27,6 +27,9 @@ _OVERRIDES = {
     "response-content-encoding": "Content-Encoding",
 }
 _NOT_IN_HEADERS = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+# A big body is sent in reads of this size when the loop has no sendfile (uvloop has
+# none). Measured for 4 parallel 64 MiB GETs on one core (with cli.prime_allocator):
+# 1 MiB, 2,010-2,150 MiB/s at 0.37-0.39 ms of CPU per MiB; 512 KiB, 1,940; 256 KiB, 1,500.
 _FALLBACK_CHUNK = 1 << 20
 
 
@@ -235,7 +238,7 @@ async def _send_file(
     count: int,
 ) -> None:
     """Send part of an open body file: the kernel copies it with ``loop.sendfile`` where
-    the event loop supports that, else it is read in 1 MiB pieces off the event loop."""
+    the event loop supports that, else it is read in pieces off the event loop."""
     transport = request.transport
     if transport is None:
         raise ConnectionResetError("client went away")
