@@ -70,6 +70,25 @@ async def test_inline_ids_grow_in_the_order_bodies_are_stored(storage: Storage) 
     assert copied.body_id > ids[-1]
 
 
+async def test_cancelled_inline_put_still_unlinks_the_file_it_replaced(storage: Storage) -> None:
+    old_id = await _put(storage, "key", b"x" * (64 * 1024 + 1))
+    old_file = storage.blobs.path_of(old_id)
+    assert old_file.exists()
+    put = asyncio.create_task(_put(storage, "key", b"small"))
+    for _ in range(3):  # until it waits for its commit
+        await asyncio.sleep(0)
+    put.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await put
+    for _ in range(200):  # the commit stands; the replaced body must go too
+        info = await storage.head_object("bkt", "key")
+        if inline.is_inline(info.body_id) and not old_file.exists():
+            break
+        await asyncio.sleep(0.01)
+    assert inline.is_inline(info.body_id)
+    assert not old_file.exists()
+
+
 async def test_recovery_drops_rows_whose_inline_body_is_missing_or_torn(tmp_path: Path) -> None:
     storage = await _open(tmp_path)
     await storage.create_bucket("bkt", OWNER, "us-east-1", legacy_ok=False)

@@ -328,9 +328,10 @@ class Storage:
             raise
         if isinstance(got, HeldBody) and got.size <= SMALL_BODY:
             info = self._new_info(bucket, key, got, checksums, new, inline=True)
-            # Nothing to clean up if the caller is cancelled: no _finish (its task) needed.
             store = functools.partial(self._store_inline, info.body_id, got.data)
-            return await self._commit_row(info, precondition, store)
+            # _finish: a file body this one replaces is unlinked even if the caller is
+            # cancelled while the commit runs (the commit itself stands either way).
+            return await _finish(self._commit_row(info, precondition, store))
         received = await self.blobs.spill(got)
         info = self._new_info(bucket, key, received, checksums, new)
         return await _finish(self._commit_new(received.temp_path, info, precondition))
