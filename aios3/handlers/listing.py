@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import string
 from typing import Any
 
 from aiohttp import web
@@ -61,7 +60,7 @@ def _contents(rows: list[ListedRow], url: bool) -> xml.Fragment:
     Owner (when it was read) and StorageClass in that order. As little as possible is
     done per key: a key is only encoded if it needs it, and the checksum elements are
     written again only when they differ from the previous key's."""
-    plain = _URL_PLAIN if url else _XML_PLAIN
+    plain = xml.is_plain_url if url else xml.is_plain_text
     encode = xml.url_encode if url else xml.text
     iso8601 = xml.iso8601
     previous = checks = ""
@@ -98,12 +97,6 @@ def _owner(access_key: str) -> str:
         f"<Owner><ID>{xml.text(owner['ID'])}</ID>"
         f"<DisplayName>{xml.text(owner['DisplayName'])}</DisplayName></Owner>"
     )
-
-
-# Whether a key is written as is (one C call, half a regex match's cost): it holds no
-# character XML must escape or reference, or (encoding-type=url) none url_encode changes.
-_XML_PLAIN = frozenset("&<>" + "".join(map(chr, [*range(0x09), *range(0x0B, 0x20)]))).isdisjoint
-_URL_PLAIN = frozenset(string.ascii_letters + string.digits + "/-_.~").issuperset
 
 
 def _page_body(page: ListPage, url: bool) -> dict[str, Any]:
