@@ -249,10 +249,9 @@ class Storage:
             info = _object(db, bucket, key)
             if inline.is_inline(info.body_id):
                 # Its own statement: the row may have been replaced since, body and all.
-                found = inline.read(db, info.body_id)
-                if found is None:
+                data = inline.read(db, info.body_id)
+                if data is None:
                     continue
-                data = found
             elif info.parts or info.size > SMALL_BODY:
                 return None
             else:

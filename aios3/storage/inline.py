@@ -8,7 +8,8 @@ back faster than one file each (a point lookup on the loop thread, see
 ``Storage.open_object``).
 
 An inline body's id is ``INLINE`` followed by hex digits, growing from one body to the
-next (see ``BlobStore.new_id``); a file body's id is hex digits only. So every site tells where a body lives from its id alone (``is_inline``).
+next (see ``BlobStore.new_id``); a file body's id is hex digits only. So every site
+tells where a body lives from its id alone (``is_inline``).
 
 Triggers on ``objects`` delete an inline body with the last row naming it, whatever
 deletes or replaces that row: DeleteObject(s), an overwrite, CopyObject or
