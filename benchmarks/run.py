@@ -236,10 +236,11 @@ def render(
         f"(wrk 1 thread, ab for HEAD, curl for 64 MiB, the Python clients) to CPU 1: "
         f"{'yes' if info['pinned'] else 'NO (fewer than 2 CPUs)'}.",
         f"Requests are SigV4-signed (presigned URLs; boto3 signs the multipart upload); "
-        f"servers that verify them: {', '.join(verifying)} (moto and the ceiling do not). "
+        f"servers that verify them: {', '.join(verifying)} (moto and the ceilings do not). "
         "aios3 runs with fsync off.",
         "The ceiling column is the load generator's rate against a server that does "
-        "nothing: it shows how far the load generator goes.",
+        "nothing: it shows how far the load generator goes. ceiling-view does the "
+        "same nothing through an aiohttp web.View, as aios3's routes do.",
         "Cells: median (min-max) over rounds; ratios are of medians, for throughputs.",
         "",
         *report.table(run.results, main, servers, peers),

@@ -129,6 +129,14 @@ def _ceiling(root: Path, port: int) -> list[str]:
     return [sys.executable, str(BENCH_DIR / "ceiling.py"), "--port", str(port)]
 
 
+def _ceiling_view(root: Path, port: int) -> list[str]:
+    return [*_ceiling(root, port), "--view"]
+
+
+def _ceiling_sigv4(root: Path, port: int) -> list[str]:
+    return [*_ceiling(root, port), "--sigv4"]
+
+
 def _moto_missing() -> str | None:
     if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
         return "moto[server] is not installed: pip install -e '.[bench]'"
@@ -168,6 +176,28 @@ SPECS: dict[str, tuple[Spec, Callable[[], str | None]]] = {
     ),
     "ceiling": (
         Spec("ceiling", _ceiling, "bench", "bench", False, "benchmarks/ceiling.py (aiohttp)"),
+        lambda: None,
+    ),
+    "ceiling-view": (
+        Spec(
+            "ceiling-view",
+            _ceiling_view,
+            "bench",
+            "bench",
+            False,
+            "benchmarks/ceiling.py --view (aiohttp web.View)",
+        ),
+        lambda: None,
+    ),
+    "ceiling-sigv4": (
+        Spec(
+            "ceiling-sigv4",
+            _ceiling_sigv4,
+            "bench",
+            "bench",
+            True,
+            "benchmarks/ceiling.py --sigv4 (web.View + aios3's SigV4 check)",
+        ),
         lambda: None,
     ),
 }
