@@ -528,7 +528,7 @@ async def serve(config: Config) -> int:
     # Imported here so `--help`, `--version` and bad options answer without loading the
     # whole application.
     from aios3.app import IN_FLIGHT, create_app
-    from aios3.storage import DataDirectoryLocked
+    from aios3.storage import DataDirectoryLocked, NewerIndexSchema
 
     ssl_context = None
     if config.tls_cert is not None and config.tls_key is not None:
@@ -578,6 +578,9 @@ async def serve(config: Config) -> int:
             # Runs the cleanup contexts that did start, so nothing is left half-open.
             await runner.cleanup()
             return _fail(f"another aios3 server is already using {config.root.resolve()}")
+        except NewerIndexSchema as exc:
+            await runner.cleanup()
+            return _fail(str(exc))
         except BaseException:
             await runner.cleanup()
             raise

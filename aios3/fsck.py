@@ -50,6 +50,9 @@ _WALKERS = 4  # measured: more threads only contend (2 cores, cold cache)
 # reads the tables itself rather than import storage (aios3/storage/inline.py).
 _INLINE = "i"
 _INLINE_WHERE = "inline/"
+# The newest index schema this fsck understands (aios3.storage.index.SCHEMA_VERSION;
+# tests/test_schema_version.py keeps the two equal).
+_SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,14 @@ def check(
     layout = Layout(root, bucket_depth)
     db = sqlite3.connect(index_path, isolation_level=None)
     try:
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version > _SCHEMA_VERSION:
+            # A newer schema may keep bodies where this fsck would see none, and its
+            # repair would drop their rows.
+            raise ValueError(
+                f"{index_path} was written by a newer aios3 (index schema {version};"
+                f" this fsck knows {_SCHEMA_VERSION}): use that version's fsck"
+            )
         files.update(_inline_bodies(db))
         rows = list(_rows(db))
         report.objects = sum(1 for row in rows if row.table == "objects")

@@ -39,6 +39,7 @@ from aios3.storage.index import (
     OBJECT_COLUMNS,
     OBJECT_PLACEHOLDERS,
     Index,
+    NewerIndexSchema,
     object_to_row,
     row_to_bucket,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "ListedObject",
     "ListedRow",
     "NewObject",
+    "NewerIndexSchema",
     "ObjectInfo",
     "OpenObject",
     "Part",

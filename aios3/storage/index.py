@@ -27,6 +27,18 @@ from aios3.storage.models import BucketInfo, ObjectInfo, Part
 
 T = TypeVar("T")
 
+SCHEMA_VERSION = 1
+"""The index's schema, kept in SQLite's ``user_version``: 1 has small bodies inline
+(inline.py); 0 is an index from before the marker, which this version upgrades. An
+older aios3 would misread a newer index (it takes an inline body for a missing file
+and drops its row at start-up), so a version that finds a higher number refuses to
+open it rather than lose data. Change it with every incompatible schema change."""
+
+
+class NewerIndexSchema(Exception):
+    """The index was written by a newer aios3, with a schema this one does not know."""
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY,
@@ -177,8 +189,15 @@ class Index:
         self._pending: list[_Pending] = []
         self.cache = ReadCache()
         self._flushing: asyncio.Task[None] | None = None
-        with self._connect() as db:
-            db.executescript(_SCHEMA + _INLINE_SCHEMA)
+        db = self._connect()
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            self.close()
+            raise NewerIndexSchema(
+                f"{path} was written by a newer aios3 (index schema {version}; this"
+                f" version knows {SCHEMA_VERSION}): run that version or a later one"
+            )
+        db.executescript(_SCHEMA + _INLINE_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
