@@ -30,6 +30,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from aios3.auth import RequestParts, authenticate
+from aios3.errors import S3Error
+
 SMALL_BODY = b"x" * 4096
 _ETAG = '"d41d8cd98f00b204e9800998ecf8427e"'
 _XML = "application/xml"
@@ -79,11 +82,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 
 def _verify_sigv4(request: web.Request) -> bool:
-    """Whether the request's signature holds, by aios3's verifier (imported only here,
-    so that the plain ceiling needs nothing but aiohttp)."""
-    from aios3.auth import RequestParts, authenticate
-    from aios3.errors import S3Error
-
+    """Whether the request's signature holds, by aios3's verifier."""
     raw_path, _, raw_query = request.raw_path.partition("?")
     parts = RequestParts(request.method, raw_path, raw_query, tuple(request.headers.items()))
     try:
