@@ -47,17 +47,9 @@ _KEYS = [f"k{i:04d}" for i in range(20)]
 _CONNECTIONS = 8
 
 
-def _command(name: str, root: Path, port: int, out: Path, source: Path | None) -> list[str]:
-    """The server's command line, run under callgrind."""
-    if name == "ceiling":
-        server = [sys.executable, str(servers.BENCH_DIR / "ceiling.py"), "--port", str(port)]
-    else:
-        access, secret = servers.AIOS3_KEYS
-        server = [
-            sys.executable, "-m", "aios3", "--root", str(root), "--port", str(port),
-            "--access-key", access, "--secret-key", secret, "--log-level", "WARNING",
-            "--no-fsync",
-        ]  # fmt: skip
+def _command(name: str, root: Path, port: int, out: Path) -> list[str]:
+    """The server's command line (as ``run.py`` starts it), run under callgrind."""
+    server = servers.SPECS[name][0].command(root, port)
     # Instrumentation starts switched off (turned on before counting), so a listing's
     # bucket fills at a few times native speed rather than callgrind's.
     return [
@@ -122,7 +114,7 @@ def measure(name: str, op: str, count: int, source: Path | None) -> float:
         if source is not None:
             env["PYTHONPATH"] = str(source)
         process = subprocess.Popen(
-            _command(name, root, port, out, source),
+            _command(name, root, port, out),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
@@ -131,7 +123,8 @@ def measure(name: str, op: str, count: int, source: Path | None) -> float:
         try:
             endpoint = f"http://127.0.0.1:{port}"
             servers._wait_ready(endpoint, process, timeout=300)
-            signer = Presigner(endpoint, *servers.AIOS3_KEYS)
+            spec = servers.SPECS[name][0]
+            signer = Presigner(endpoint, spec.access_key, spec.secret_key)
             asyncio.run(clients.create_buckets(signer, ["bench"]))
             asyncio.run(clients.fill(signer, "bench", _KEYS, _BODY, concurrency=4))
             if op in LIST_OPS:
@@ -151,7 +144,11 @@ def measure(name: str, op: str, count: int, source: Path | None) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--servers", default="aios3,ceiling", help="aios3 and/or ceiling")
+    parser.add_argument(
+        "--servers",
+        default="aios3,ceiling",
+        help="comma-separated: aios3, ceiling, ceiling-view, ceiling-sigv4",
+    )
     parser.add_argument(
         "--ops", default=",".join(OPS), help=f"comma-separated: {OPS + tuple(LIST_OPS)}"
     )
@@ -164,12 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ops = args.ops.split(",")
     results = {(name, op): measure(name, op, args.n, args.source) for name in names for op in ops}
     print(f"Instructions per request (callgrind, {args.n} requests, {_CONNECTIONS} connections)")
-    print("| op | " + " | ".join(names) + (" | aios3/ceiling |" if len(names) > 1 else " |"))
-    print("|---" * (len(names) + 1 + (len(names) > 1)) + "|")
+    with_ratio = {"aios3", "ceiling"} <= set(names)
+    print("| op | " + " | ".join(names) + (" | aios3/ceiling |" if with_ratio else " |"))
+    print("|---" * (len(names) + 1 + with_ratio) + "|")
     for op in ops:
         cells = [f"{results[name, op] / 1000:,.0f} k" for name in names]
         ratio = ""
-        if {"aios3", "ceiling"} <= set(names):
+        if with_ratio:
             ratio = f" | {results['aios3', op] / results['ceiling', op]:.2f}x"
         print(f"| {op} | " + " | ".join(cells) + ratio + " |")
     return 0
