@@ -47,9 +47,9 @@ _KEYS = [f"k{i:04d}" for i in range(20)]
 _CONNECTIONS = 8
 
 
-def _command(name: str, root: Path, port: int, out: Path) -> list[str]:
+def _command(spec: servers.Spec, root: Path, port: int, out: Path) -> list[str]:
     """The server's command line (as ``run.py`` starts it), run under callgrind."""
-    server = servers.SPECS[name][0].command(root, port)
+    server = spec.command(root, port)
     # Instrumentation starts switched off (turned on before counting), so a listing's
     # bucket fills at a few times native speed rather than callgrind's.
     return [
@@ -105,6 +105,7 @@ def _dumped_total(out: Path) -> int:
 
 def measure(name: str, op: str, count: int, source: Path | None) -> float:
     """Instructions per request of ``op`` on a fresh server ``name``."""
+    spec = servers.SPECS[name][0]
     with tempfile.TemporaryDirectory(prefix="aios3-instructions-") as tmp:
         root, out = Path(tmp) / "data", Path(tmp) / "out"
         root.mkdir()
@@ -114,7 +115,7 @@ def measure(name: str, op: str, count: int, source: Path | None) -> float:
         if source is not None:
             env["PYTHONPATH"] = str(source)
         process = subprocess.Popen(
-            _command(name, root, port, out),
+            _command(spec, root, port, out),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
@@ -123,7 +124,6 @@ def measure(name: str, op: str, count: int, source: Path | None) -> float:
         try:
             endpoint = f"http://127.0.0.1:{port}"
             servers._wait_ready(endpoint, process, timeout=300)
-            spec = servers.SPECS[name][0]
             signer = Presigner(endpoint, spec.access_key, spec.secret_key)
             asyncio.run(clients.create_buckets(signer, ["bench"]))
             asyncio.run(clients.fill(signer, "bench", _KEYS, _BODY, concurrency=4))
